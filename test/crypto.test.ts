@@ -1,0 +1,39 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { createHash, createHmac } from 'node:crypto';
+import { sha256, hmacSha256, macEqual, keyedHash32 } from '../stack/crypto.ts';
+import { toHex } from '../stack/wire/bytes.ts';
+
+const enc = (s: string) => new TextEncoder().encode(s);
+
+test('sha256: FIPS 180-4 examples', () => {
+  assert.is(toHex(sha256(enc('abc'))), 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
+  assert.is(toHex(sha256(new Uint8Array(0))), 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855');
+  assert.is(toHex(sha256(enc('abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq'))),
+    '248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1');
+});
+
+test('sha256 and hmac agree with node:crypto on every length 0..300', () => {
+  for (let n = 0; n <= 300; n++) {
+    const d = new Uint8Array(n).map((_, i) => (i * 31 + n) & 0xff);
+    assert.is(toHex(sha256(d)), createHash('sha256').update(d).digest('hex'), `sha256 len ${n}`);
+    const key = d.subarray(0, n % 90);
+    assert.is(toHex(hmacSha256(key, d)), createHmac('sha256', key).update(d).digest('hex'), `hmac len ${n}`);
+  }
+});
+
+test('hmac: RFC 4231 test case 2', () => {
+  assert.is(toHex(hmacSha256(enc('Jefe'), enc('what do ya want for nothing?'))),
+    '5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843');
+});
+
+test('macEqual and keyedHash32', () => {
+  assert.ok(macEqual(new Uint8Array([1, 2]), new Uint8Array([1, 2])));
+  assert.not.ok(macEqual(new Uint8Array([1, 2]), new Uint8Array([1, 3])));
+  assert.not.ok(macEqual(new Uint8Array([1]), new Uint8Array([1, 0])));
+  const h = keyedHash32(enc('k'), enc('x'));
+  assert.ok(h >= 0 && h <= 0xffffffff && Number.isInteger(h));
+  assert.is.not(h, keyedHash32(enc('k'), enc('y')));
+});
+
+test.run();
