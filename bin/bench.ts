@@ -1,0 +1,47 @@
+// `npm run bench`: every number is printed next to a ceiling measured in the same run, so
+// the ratio survives a noisy machine. Sections register themselves below; each returns
+// rows of [what, value, unit, ceiling-what, ceiling-value, ratio].
+import { performance } from 'node:perf_hooks';
+import { checksum } from '../stack/wire/checksum.ts';
+
+export interface Row { what: string; value: number; unit: string; ceiling: string; ceilingValue: number | null }
+
+/** Run `fn` repeatedly for about `ms` milliseconds; returns operations per second. */
+export function rate(fn: () => void, ms = 300): number {
+  for (let i = 0; i < 100; i++) fn();
+  let n = 0;
+  const t0 = performance.now();
+  let t = t0;
+  while (t - t0 < ms) { for (let i = 0; i < 100; i++) fn(); n += 100; t = performance.now(); }
+  return (n * 1000) / (t - t0);
+}
+
+function wireRows(): Row[] {
+  const size = 1460;
+  const buf = new Uint8Array(size).map((_, i) => (i * 7) & 0xff);
+  const dst = new Uint8Array(size);
+  let sink = 0;
+  const copyRate = rate(() => { dst.set(buf); sink ^= dst[7]!; }) * size / 1e6;
+  const csumRate = rate(() => { sink ^= checksum(buf); }) * size / 1e6;
+  const rows: Row[] = [
+    { what: `Internet checksum, ${size} B`, value: csumRate, unit: 'MB/s', ceiling: 'memory copy of the same bytes', ceilingValue: copyRate },
+  ];
+  if (sink === 0.5) process.stdout.write('');
+  return rows;
+}
+
+const fmt = (x: number) => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2));
+
+function table(rows: Row[]): string {
+  const head = ['measure', 'value', 'ceiling (same run)', 'ratio'];
+  const body = rows.map((r) => [
+    r.what, `${fmt(r.value)} ${r.unit}`,
+    r.ceilingValue === null ? r.ceiling : `${r.ceiling}: ${fmt(r.ceilingValue)} ${r.unit}`,
+    r.ceilingValue ? `${((r.value / r.ceilingValue) * 100).toFixed(1)}%` : '',
+  ]);
+  const lines = [head, head.map(() => '---'), ...body].map((c) => `| ${c.join(' | ')} |`);
+  return lines.join('\n');
+}
+
+const rows: Row[] = [...wireRows()];
+process.stdout.write(`${table(rows)}\n`);
