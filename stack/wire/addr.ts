@@ -47,13 +47,15 @@ export function parseV6(s: string): Uint8Array | null {
   if (!/^[0-9a-fA-F:.]+$/.test(s)) return null;
   const parts = s.split('::');
   if (parts.length > 2) return null;
-  const words = (p: string): number[] | null => {
+  const words = (p: string, mayEndInV4: boolean): number[] | null => {
     if (p === '') return [];
     const out: number[] = [];
     const segs = p.split(':');
     for (let i = 0; i < segs.length; i++) {
       const g = segs[i]!;
-      if (i === segs.length - 1 && g.includes('.')) {
+      if (g.includes('.')) {
+        // RFC 4291 §2.2: a dotted quad only as the last 32 bits of the address.
+        if (!mayEndInV4 || i !== segs.length - 1) return null;
         const v4 = parseV4(g);
         if (!v4) return null;
         out.push((v4[0]! << 8) | v4[1]!, (v4[2]! << 8) | v4[3]!);
@@ -64,8 +66,8 @@ export function parseV6(s: string): Uint8Array | null {
     }
     return out;
   };
-  const head = words(parts[0]!);
-  const tail = parts.length === 2 ? words(parts[1]!) : [];
+  const head = words(parts[0]!, parts.length === 1);
+  const tail = parts.length === 2 ? words(parts[1]!, true) : [];
   if (!head || !tail) return null;
   const fill = 8 - head.length - tail.length;
   if (parts.length === 1 ? fill !== 0 : fill < 1) return null;
