@@ -4,7 +4,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-[ -d node_modules/uvu ] || npm install --no-audit --no-fund
+{ [ -d node_modules/uvu ] && [ -f build/Release/ferry_tun.node ]; } || npm install --no-audit --no-fund
 
 # Debian packages the real-peer tests need: installed when root, otherwise named.
 need_pkgs=()
