@@ -2,9 +2,8 @@
 // every file reads, every packet converts to IP bytes and passes parseAny(); tshark, the
 // independent judge, passes each one and catches checksums planted bad.
 //
-// parseAny() is the plug-in point for the stack's parsers: today it checks what the IP headers
-// themselves promise (version, lengths, IPv4 header checksum); extend it to run parseIpv4/6 and
-// the TCP/SCTP/ICMP parsers on every packet (and emit(parse(p)) === p) as those land.
+// parseAny() checks what the IP headers promise, then decodes every layer with the stack's
+// parsers (stack/wire/packet.ts) and requires encode(decode(p)) to give p byte for byte.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -14,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { LINKTYPE, encodePcap, linkToIp, readCaptureFile } from '../tun/pcap.ts';
 import type { Capture } from '../tun/pcap.ts';
 import { checksum } from '../stack/wire/checksum.ts';
+import { decodePacket, encodePacket } from '../stack/wire/packet.ts';
 import { tsharkCheck, tsharkCheckMany, tsharkFields } from './helpers/tshark.ts';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/', import.meta.url));
@@ -56,7 +56,16 @@ const ipSanity: ParseAny = (ip) => {
   return `IP version ${v}`;
 };
 
-const parseAny: ParseAny = ipSanity;
+/** The stack's own parsers: every layer decodes and re-encodes to the same bytes. */
+const stackRoundTrip: ParseAny = (ip) => {
+  const d = decodePacket(ip);
+  if (!d.ok) return `decode failed: ${d.error}`;
+  const back = encodePacket(d.value);
+  if (back.length !== ip.length || back.some((b, i) => b !== ip[i])) return `re-encoded bytes differ (${d.value.transport.proto})`;
+  return null;
+};
+
+const parseAny: ParseAny = (ip) => ipSanity(ip) ?? stackRoundTrip(ip);
 
 /** The IP packets of a fixture (views into the file), failing the test on any error. */
 function ipPackets(name: string): { ip: Uint8Array; tsSec: number; tsNsec: number }[] {
