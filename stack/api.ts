@@ -1,0 +1,248 @@
+// The contract between the pure stack and everything above it (the net-compatible
+// Socket/Server, the driver loop, packetdrill, migration). Types only, plus re-exports of
+// the few functions that drive a stack. Keep this file stable: add fields, never rename.
+//
+// Model (STYLE.md §2): the driver owns one `StackState` (plain data) and feeds it events
+// with `stackStep(state, event, now)`. Each step may mutate `state` in place and returns the
+// IP packets to write, the application events that happened, and the result of a user call.
+// After every step the driver arms one timer at `stackNextDeadline(state)` and feeds
+// `{ type: 'tick' }` when it fires. `now` is milliseconds on the driver's monotonic clock.
+//
+// Data flow is a pull model on the receive side: arriving bytes stay in the connection's
+// receive buffer until `recv` takes them, so the advertised window shrinks while the
+// application does not read (backpressure reaches the peer). On the send side `send`
+// accepts at most the free space of the send buffer; when it accepted less than offered, a
+// 'writable' event follows once ACKs free space.
+
+export type Ms = number;
+
+/** A TCP connection id: `${localAddr}|${localPort}|${remoteAddr}|${remotePort}` (addresses in canonical text). */
+export type ConnId = string;
+/** A listener id: `${localAddr or '*'}|${localPort}`. */
+export type ListenerId = string;
+
+export type CcAlgo = 'newreno' | 'cubic';
+
+/** RFC 9293 §3.3.2 state names, spelt as in the RFC. */
+export type TcpStateName =
+  | 'CLOSED' | 'LISTEN' | 'SYN-SENT' | 'SYN-RECEIVED' | 'ESTABLISHED' | 'FIN-WAIT-1' | 'FIN-WAIT-2'
+  | 'CLOSE-WAIT' | 'CLOSING' | 'LAST-ACK' | 'TIME-WAIT';
+
+/** Error codes reported to the application (Node's `err.code` spelling). */
+export type ErrorCode =
+  | 'ECONNRESET' | 'ECONNREFUSED' | 'ETIMEDOUT' | 'EPIPE' | 'EADDRINUSE' | 'EADDRNOTAVAIL'
+  | 'EHOSTUNREACH' | 'ENETUNREACH' | 'ENOTCONN' | 'EINVAL' | 'EBADF' | 'ECONNABORTED' | 'EMSGSIZE';
+
+/** Keepalive settings (RFC 9293 §3.8.4; times in ms). */
+export interface KeepAliveConfig {
+  enabled: boolean;
+  /** Idle time before the first probe (Linux tcp_keepalive_time 7200 s). */
+  idle: Ms;
+  /** Time between unanswered probes (Linux tcp_keepalive_intvl 75 s). */
+  interval: Ms;
+  /** Unanswered probes before the connection is dropped with ETIMEDOUT (Linux 9). */
+  count: number;
+}
+
+/**
+ * Per-socket settings. `StackConfig.tcp` holds the defaults every new socket (active or
+ * passive) starts with; `connect` and `set-option` override them per socket.
+ */
+export interface TcpSocketConfig {
+  /** Link MTU used to derive the MSS we advertise and the initial path MTU (bytes). */
+  mtu: number;
+  /** Upper bound on the MSS we advertise (null: derived from `mtu` only). RFC 9293 §3.7.1. */
+  mss: number | null;
+  /** Receive buffer limit (bytes): unread + out-of-order data never exceeds it. */
+  rcvBuf: number;
+  /** Send buffer limit (bytes): unacknowledged + unsent data never exceeds it. */
+  sndBuf: number;
+  /** Offer RFC 7323 window scaling. */
+  wscale: boolean;
+  /** Our window shift when scaling is offered; null: the smallest shift that covers rcvBuf. */
+  wscaleShift: number | null;
+  /** Offer RFC 2018 SACK. */
+  sack: boolean;
+  /** Offer RFC 7323 timestamps. */
+  timestamps: boolean;
+  cc: CcAlgo;
+  /** RFC 6928 initial window in segments (RFC 5681 allows 2-4; Linux and RFC 6928 use 10). */
+  initialCwnd: number;
+  /** Delayed ACKs (RFC 9293 §3.8.6.3 / RFC 5681 §4.2). false: ACK every segment. */
+  delayedAck: boolean;
+  /** Bound on the ACK delay (Linux 40 ms, FreeBSD 100 ms; RFC 5681 caps it at 500 ms). */
+  delayedAckMs: Ms;
+  /** Full-sized segments received before an ACK is forced (RFC 5681 §4.2: at least every 2nd). */
+  ackEvery: number;
+  /** RFC 6298 §2.1 initial RTO (1 s). */
+  initialRto: Ms;
+  /** RFC 6298 §2.4 lower bound (RFC: 1 s; Linux 200 ms; FreeBSD 30 ms). */
+  minRto: Ms;
+  /** RFC 6298 §2.5 upper bound (at least 60 s). */
+  maxRto: Ms;
+  /** SYN retransmissions before connect fails with ETIMEDOUT (Linux tcp_syn_retries 6). */
+  synRetries: number;
+  /** SYN|ACK retransmissions before a half-open connection is dropped (Linux 5). */
+  synAckRetries: number;
+  /** Data retransmissions before the connection ends with ETIMEDOUT (Linux tcp_retries2 15). */
+  maxRetries: number;
+  /** Maximum segment lifetime; TIME-WAIT lasts 2*MSL (RFC 9293 §3.4.2: 2 min; Linux TIME-WAIT 60 s → msl 30 s). */
+  msl: Ms;
+  /** FIN-WAIT-2 timeout for connections the application has closed (Linux tcp_fin_timeout 60 s; null: none). */
+  finWait2Timeout: Ms | null;
+  /** Disable Nagle (RFC 9293 §3.7.4). */
+  noDelay: boolean;
+  keepAlive: KeepAliveConfig;
+  /** RFC 5482 user timeout: unacknowledged data older than this ends the connection (0: off, use maxRetries). */
+  userTimeout: Ms;
+  /** Persist-timer probe interval bounds (ms); the probe backs off exponentially between them. */
+  persistMin: Ms;
+  persistMax: Ms;
+  /** RFC 6675 DupThresh. */
+  dupThresh: number;
+  /** Layout of options on SYN and SYN|ACK: Linux's or FreeBSD's order (for packetdrill profiles). */
+  optionLayout: 'linux' | 'freebsd';
+}
+
+/** Settings of the whole stack. */
+export interface StackConfig {
+  /** Addresses this stack answers for (canonical text). Packets to other addresses are dropped. */
+  addresses: string[];
+  /** Defaults for every new socket. */
+  tcp: TcpSocketConfig;
+  /** Bound on half-open connections per listener (the SYN queue, RFC 4987 §3.1). */
+  synQueue: number;
+  /** SYN cookies (RFC 4987 §3.6): 'overflow' only when the SYN queue is full, 'always', or 'off' (then drop). */
+  syncookies: 'off' | 'overflow' | 'always';
+  /** RFC 5961 blind-injection defences (exact-match RST, challenge ACKs, ACK range check). */
+  rfc5961: boolean;
+  /** Challenge ACKs sent per second, stack-wide (RFC 5961 §7; Linux tcp_challenge_ack_limit 1000). */
+  challengeAckLimit: number;
+  /** Send RST for segments to closed ports (RFC 9293 §3.10.7.1). */
+  rstForClosedPorts: boolean;
+  /** Ephemeral port range for connect without a local port (IANA 49152-65535; Linux 32768-60999). */
+  ephemeralPorts: [number, number];
+  /** TTL / hop limit of packets we send. */
+  ttl: number;
+  /** Floor for path-MTU decreases from ICMP (RFC 1191 §3: 68; Linux min_pmtu 552). IPv6 is always ≥ 1280 (RFC 8200 §5). */
+  minPmtuV4: number;
+}
+
+// --------------------------------------------------------------------------------- events in
+
+/** Events the driver feeds into `stackStep`. User calls carry a `result` in the StepResult. */
+export type StackEvent =
+  /** A raw IP packet (v4 or v6) from the link. The stack copies what it keeps. */
+  | { type: 'packet'; data: Uint8Array }
+  /** The deadline from stackNextDeadline has passed (spurious ticks are harmless). */
+  | { type: 'tick' }
+  /** Passive open (RFC 9293 §3.10.1 with passive). addr null: every address of the stack. */
+  | { type: 'listen'; addr: string | null; port: number; backlog: number; options?: Partial<TcpSocketConfig> }
+  /** Stop listening: pending not-yet-accepted connections are reset. */
+  | { type: 'unlisten'; listener: ListenerId }
+  /** Take one established connection from a listener's accept queue (result id null: none). */
+  | { type: 'accept'; listener: ListenerId }
+  /** Active open. local/localPort null: chosen by the stack (first address of the family; ephemeral port). */
+  | { type: 'connect'; local: string | null; localPort: number | null; remote: string; port: number; options?: Partial<TcpSocketConfig> }
+  /** Queue bytes for sending; result.bytes says how many were accepted (bounded by free send buffer). */
+  | { type: 'send'; id: ConnId; data: Uint8Array }
+  /** Take up to `max` bytes of in-order received data; opens the window (may emit a window update). */
+  | { type: 'recv'; id: ConnId; max: number }
+  /** Half-close: FIN after the queued data (RFC 9293 §3.10.4 CLOSE while data may still arrive). */
+  | { type: 'shutdown'; id: ConnId }
+  /** Full close: as shutdown, but the app reads no more; unread or later-arriving data → RST (RFC 9293 §3.10.4, RFC 2525 §2.17). */
+  | { type: 'close'; id: ConnId }
+  /** ABORT (RFC 9293 §3.10.5): RST now, connection gone. */
+  | { type: 'abort'; id: ConnId }
+  /** Change per-socket settings (noDelay, keepAlive, userTimeout, cc, rcvBuf, sndBuf, ...). */
+  | { type: 'set-option'; id: ConnId; options: Partial<TcpSocketConfig> };
+
+// --------------------------------------------------------------------------------- results
+
+export type Fail = { ok: false; code: ErrorCode };
+export type ListenResult = { ok: true; listener: ListenerId } | Fail;
+export type ConnectResult = { ok: true; id: ConnId } | Fail;
+export type AcceptResult = { ok: true; id: ConnId | null } | Fail;
+export type SendResult = { ok: true; bytes: number } | Fail;
+/** `eof`: the peer's FIN has been reached (no more data will ever come). */
+export type RecvResult = { ok: true; data: Uint8Array; eof: boolean } | Fail;
+export type VoidResult = { ok: true } | Fail;
+
+/** Result type of each event type (ticks and packets have no result: null). */
+export interface ResultMap {
+  packet: null; tick: null;
+  listen: ListenResult; unlisten: VoidResult; accept: AcceptResult; connect: ConnectResult;
+  send: SendResult; recv: RecvResult; shutdown: VoidResult; close: VoidResult; abort: VoidResult;
+  'set-option': VoidResult;
+}
+export type ResultOf<E extends StackEvent> = ResultMap[E['type']];
+
+// --------------------------------------------------------------------------------- events out
+
+/** What happened, for the application layer. Emitted at most once per kind and id per step. */
+export type AppEvent =
+  /** A connection finished its handshake and waits in the listener's accept queue. */
+  | { type: 'accept-ready'; listener: ListenerId; id: ConnId }
+  /** An active open completed (ESTABLISHED). */
+  | { type: 'connected'; id: ConnId }
+  /** New in-order data can be taken with recv (or the FIN was reached: recv reports eof). */
+  | { type: 'readable'; id: ConnId }
+  /** The send buffer is at least half free again after a send that was cut short. */
+  | { type: 'writable'; id: ConnId }
+  /** The peer's FIN has been reached and every byte before it has been read by recv. */
+  | { type: 'eof'; id: ConnId }
+  /** All data we sent (and our FIN, if any) has been acknowledged. Emitted when the send side drains after a shutdown/close. */
+  | { type: 'drained'; id: ConnId }
+  /** The connection ended with an error; 'closed' follows. */
+  | { type: 'error'; id: ConnId; code: ErrorCode }
+  /**
+   * The connection is over: both FINs exchanged (TIME-WAIT or CLOSED), reset or timed out.
+   * The id stays valid like a file descriptor until the application calls close or abort:
+   * recv still returns data received before a graceful end (then eof), send fails (EPIPE or
+   * the error code). After close/abort every call on the id fails with EBADF.
+   */
+  | { type: 'closed'; id: ConnId };
+
+/** What one step produced. */
+export interface StepResult<R = unknown> {
+  /** IP packets to write to the link, in order. Fresh buffers owned by the caller. */
+  out: Uint8Array[];
+  events: AppEvent[];
+  result: R;
+}
+
+/** A snapshot of one connection for the application and for diagnostics. */
+export interface ConnInfo {
+  id: ConnId;
+  state: TcpStateName;
+  localAddr: string; localPort: number; remoteAddr: string; remotePort: number;
+  /** Bytes sent and not yet acknowledged. */
+  bytesInFlight: number;
+  cwnd: number;
+  ssthresh: number;
+  /** Smoothed RTT and RTO (ms); srtt null before the first sample. */
+  srtt: number | null;
+  rto: Ms;
+  /** Effective send MSS. */
+  mss: number;
+  /** Peer's current window (bytes, scaled). */
+  sndWnd: number;
+  /** Our currently advertised window (bytes). */
+  rcvWnd: number;
+  /** Bytes in the send buffer (unacked + unsent) and its limit. */
+  sndBufUsed: number; sndBufSize: number;
+  /** Unread in-order bytes, out-of-order bytes, and the receive buffer limit. */
+  rcvBufUsed: number; rcvOooBytes: number; rcvBufSize: number;
+  /** Total payload bytes taken by recv / accepted by send. */
+  bytesRead: number; bytesWritten: number;
+  retransmits: number;
+  /** Negotiated options. */
+  sackOk: boolean; tsOk: boolean; sndWscale: number; rcvWscale: number;
+  cc: CcAlgo;
+  noDelay: boolean;
+}
+
+export type { StackState } from './stack.ts';
+export {
+  createStack, defaultStackConfig, defaultTcpConfig, stackStep, stackNextDeadline, connInfo, listConnections, rebaseStack,
+} from './stack.ts';

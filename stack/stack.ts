@@ -1,0 +1,487 @@
+// The host-level stack (see api.ts for the contract): IP input and demultiplexing to TCP
+// connections and listeners, ICMP errors (RFC 5927, path MTU: RFC 1191 / RFC 8201), the
+// connection and listener tables, user calls, timers. All state is plain data in StackState.
+import type {
+  AcceptResult, AppEvent, ConnId, ConnInfo, ConnectResult, ListenResult, ListenerId, Ms, ResultOf, StackConfig,
+  StackEvent, StepResult, TcpSocketConfig, VoidResult,
+} from './api.ts';
+import { keyedHash32 } from './crypto.ts';
+import { connKey, listenerKey } from './demux.ts';
+import { addrSum } from './wire/addr-write.ts';
+import { canonicalIp } from './wire/addr.ts';
+import { parseIcmpv4, parseIcmpv6 } from './wire/icmp.ts';
+import { fragExpire, fragInit, fragInput, fragmentOf, fragNextDeadline, type FragTable } from './wire/frag.ts';
+import { ipPseudoSum, isFragment, parseIp, parseQuoted } from './wire/ip.ts';
+import { seqGe, seqLt } from './wire/seq.ts';
+import { parseTcp, tcpOptionsInfo, RST, SYN } from './wire/tcp.ts';
+import { dropConn, resetFor, segmentArrives } from './tcp/arrive.ts';
+import { listenArrives, type Listener } from './tcp/listen.ts';
+import { count, type Io, type StackShared } from './tcp/output.ts';
+import { initialSeq, tsOffsetFor, updateMss } from './tcp/options.ts';
+import { rcvWnd } from './tcp/receive.ts';
+import { markAllLost, output, sendSyn } from './tcp/send.ts';
+import { newTcb, type Tcb } from './tcp/tcb.ts';
+import { rebaseTcb, refreshDeadline, tcpTick } from './tcp/timers.ts';
+import { userAbort, userClose, userRecv, userSend, userSetOption, userShutdown } from './tcp/user.ts';
+
+export type { Listener } from './tcp/listen.ts';
+export type { Tcb } from './tcp/tcb.ts';
+
+/** Everything the stack knows, as plain data (STYLE.md §2). */
+export interface StackState extends StackShared {
+  readonly v: 1;
+  config: StackConfig;
+  /** Per-stack secret (RFC 6528 ISS, SYN cookies, timestamp offsets), injected by the driver at boot. */
+  secret: Uint8Array;
+  tcp: Record<ConnId, Tcb>;
+  listeners: Record<ListenerId, Listener>;
+  /** Next ephemeral port offset (RFC 6056 §3.3.3-style: hashed start, then sequential). */
+  nextPort: number;
+  challenge: { at: Ms; count: number };
+  /** IP fragment reassembly (RFC 791 §3.2, RFC 8200 §4.5; stack/wire/frag.ts). */
+  frag: FragTable;
+  /** Counters by name: drops by reason ('bad-checksum', 'out-of-window', ...), events ('rto', ...). */
+  counters: Record<string, number>;
+}
+
+/** Defaults a user should get (Linux-like where RFCs leave a choice). packetdrill profiles override them. */
+export function defaultTcpConfig(): TcpSocketConfig {
+  return {
+    mtu: 1500,
+    mss: null,
+    rcvBuf: 256 * 1024,
+    sndBuf: 256 * 1024,
+    wscale: true,
+    wscaleShift: null,
+    sack: true,
+    timestamps: true,
+    cc: 'cubic',
+    initialCwnd: 10,
+    delayedAck: true,
+    delayedAckMs: 40,
+    ackEvery: 2,
+    initialRto: 1000,
+    // RFC 6298 §2.4 says 1 s; Linux uses 200 ms (TCP_RTO_MIN), which the RFC's own §2.4 note
+    // and RFC 8961 §4 allow. We take Linux's value as default; the freebsd profile uses 30 ms.
+    minRto: 200,
+    maxRto: 120000,
+    synRetries: 6,
+    synAckRetries: 5,
+    maxRetries: 15,
+    msl: 30000,
+    finWait2Timeout: 60000,
+    noDelay: false,
+    keepAlive: { enabled: false, idle: 7200000, interval: 75000, count: 9 },
+    userTimeout: 0,
+    persistMin: 200,
+    persistMax: 60000,
+    dupThresh: 3,
+    optionLayout: 'linux',
+  };
+}
+
+/** Stack-wide defaults for the given addresses. */
+export function defaultStackConfig(addresses: string[]): StackConfig {
+  return {
+    addresses,
+    tcp: defaultTcpConfig(),
+    synQueue: 1024,
+    syncookies: 'overflow',
+    rfc5961: true,
+    challengeAckLimit: 1000,
+    rstForClosedPorts: true,
+    ephemeralPorts: [49152, 65535],
+    ttl: 64,
+    minPmtuV4: 552,
+  };
+}
+
+/** A new stack. `secret` (≥ 16 random bytes) comes from the driver; it is copied. */
+export function createStack(config: StackConfig, secret: Uint8Array, now: Ms): StackState {
+  void now;
+  const addresses: string[] = [];
+  for (const a of config.addresses) {
+    const c = canonicalIp(a);
+    if (c === null) throw new RangeError(`createStack: bad address ${a}`);
+    addresses.push(c);
+  }
+  return {
+    v: 1,
+    config: { ...config, addresses, tcp: { ...config.tcp, keepAlive: { ...config.tcp.keepAlive } } },
+    secret: secret.slice(),
+    tcp: {},
+    listeners: {},
+    nextPort: keyedHash32(secret, new Uint8Array([0x70])) % (config.ephemeralPorts[1] - config.ephemeralPorts[0] + 1),
+    challenge: { at: 0, count: 0 },
+    frag: fragInit(),
+    counters: {},
+  };
+}
+
+const psumFor = (a: string, b: string) => addrSum(a) + addrSum(b) + 6;
+
+/** The one entry point: feed an event, get packets, app events and the call's result. */
+export function stackStep<E extends StackEvent>(state: StackState, ev: E, now: Ms): StepResult<ResultOf<E>> {
+  const io: Io = { out: [], events: [], shared: state };
+  const result = dispatch(state, ev, io, now) as ResultOf<E>;
+  return { out: io.out, events: io.events, result };
+}
+
+function dispatch(st: StackState, ev: StackEvent, io: Io, now: Ms): unknown {
+  switch (ev.type) {
+    case 'packet': packetIn(st, ev.data, io, now); return null;
+    case 'tick': tick(st, io, now); return null;
+    case 'listen': return listen(st, ev.addr, ev.port, ev.backlog, ev.options ?? null);
+    case 'unlisten': return unlisten(st, ev.listener, io, now);
+    case 'accept': return accept(st, ev.listener);
+    case 'connect': return connect(st, ev, io, now);
+    default: break;
+  }
+  const tcb = st.tcp[ev.id];
+  if (tcb === undefined || (tcb.app === 'closed' && ev.type !== 'abort' && ev.type !== 'close')) return { ok: false, code: 'EBADF' };
+  let r: unknown;
+  switch (ev.type) {
+    case 'send': r = userSend(tcb, io, now, ev.data); break;
+    case 'recv': r = userRecv(tcb, io, now, ev.max); break;
+    case 'shutdown': r = userShutdown(tcb, io, now); break;
+    case 'close': r = userClose(tcb, io, now); break;
+    case 'abort': r = userAbort(tcb, io, now); break;
+    case 'set-option': r = userSetOption(tcb, io, now, ev.options); break;
+  }
+  settle(st, tcb, io);
+  return r;
+}
+
+/** After processing a TCB: refresh its deadline, move it between listener queues, drop it when dead. */
+function settle(st: StackState, tcb: Tcb, io: Io): void {
+  if (tcb.listener !== null) {
+    const l = st.listeners[tcb.listener];
+    if (l === undefined) {
+      tcb.listener = null;
+    } else if (tcb.app === 'pending' && tcb.state !== 'SYN-RECEIVED' && tcb.state !== 'CLOSED') {
+      // Handshake done: from the SYN queue to the accept queue.
+      const i = l.synQ.indexOf(tcb.id);
+      if (i >= 0) l.synQ.splice(i, 1);
+      if (!l.acceptQ.includes(tcb.id)) {
+        l.acceptQ.push(tcb.id);
+        io.events.push({ type: 'accept-ready', listener: l.id, id: tcb.id });
+      }
+    }
+  }
+  if (tcb.state === 'CLOSED' && tcb.app !== 'open') {
+    removeTcb(st, tcb);
+    return;
+  }
+  refreshDeadline(tcb);
+}
+
+function removeTcb(st: StackState, tcb: Tcb): void {
+  if (tcb.listener !== null) {
+    const l = st.listeners[tcb.listener];
+    if (l !== undefined) {
+      let i = l.synQ.indexOf(tcb.id);
+      if (i >= 0) l.synQ.splice(i, 1);
+      i = l.acceptQ.indexOf(tcb.id);
+      if (i >= 0) l.acceptQ.splice(i, 1);
+    }
+  }
+  delete st.tcp[tcb.id];
+}
+
+// ------------------------------------------------------------------------------ input
+
+function packetIn(st: StackState, data: Uint8Array, io: Io, now: Ms, reassembled = false): void {
+  count(io, reassembled ? 'ip-reassembled' : 'ip-in');
+  const p = parseIp(data);
+  if (!p.ok) { count(io, `ip-${p.error}`); return; }
+  const pkt = p.value;
+  if (!st.config.addresses.includes(pkt.dst)) { count(io, 'ip-not-local'); return; }
+  if (isFragment(pkt)) {
+    if (reassembled) { count(io, 'ip-frag-bad'); return; }
+    const f = fragmentOf(pkt, data);
+    if (f === null) { count(io, 'ip-frag-bad'); return; }
+    const r = fragInput(st.frag, f, now);
+    if (r.dropped !== null) count(io, `ip-frag-${r.dropped}`);
+    if (r.complete !== null) packetIn(st, r.complete, io, now, true);
+    return;
+  }
+  if (pkt.protocol === 6) tcpIn(st, pkt.src, pkt.dst, pkt.payload, io, now);
+  else if (pkt.version === 4 && pkt.protocol === 1) icmpIn(st, pkt.src, pkt.dst, pkt.payload, 4, io, now);
+  else if (pkt.version === 6 && pkt.protocol === 58) icmpIn(st, pkt.src, pkt.dst, pkt.payload, 6, io, now);
+  else count(io, 'ip-unknown-protocol');
+}
+
+function tcpIn(st: StackState, src: string, dst: string, l4: Uint8Array, io: Io, now: Ms): void {
+  const psum = psumFor(dst, src);
+  const r = parseTcp(l4, psum + (l4.length >>> 16) + (l4.length & 0xffff));
+  if (!r.ok) { count(io, `tcp-${r.error}`); return; }
+  const seg = r.value;
+  count(io, 'tcp-in');
+  const info = tcpOptionsInfo(seg.options);
+  const id = connKey(dst, seg.dstPort, src, seg.srcPort);
+  let tcb = st.tcp[id];
+  // RFC 9293 §3.10.7.4 TIME-WAIT / RFC 6191: a new SYN above the old connection's sequence space may reuse the 4-tuple.
+  if (tcb !== undefined && tcb.state === 'TIME-WAIT' && (seg.flags & (SYN | RST)) === SYN && tcb.app !== 'open'
+    && seqGe(seg.seq, tcb.rcvNxt) && findListener(st, dst, seg.dstPort) !== undefined) {
+    count(io, 'time-wait-reuse');
+    removeTcb(st, tcb);
+    tcb = undefined;
+  }
+  if (tcb !== undefined && tcb.state !== 'CLOSED') {
+    // Linux keeps the final ACK from completing a handshake while the accept queue is full.
+    if (tcb.state === 'SYN-RECEIVED' && tcb.listener !== null) {
+      const l = st.listeners[tcb.listener];
+      if (l !== undefined && l.acceptQ.length >= l.backlog) { count(io, 'accept-queue-full'); return; }
+    }
+    segmentArrives(tcb, seg, info, io, now);
+    settle(st, tcb, io);
+    return;
+  }
+  // A CLOSED TCB the application still holds behaves like no TCB (RFC 9293 §3.10.7.1), except
+  // that it keeps its 4-tuple: a new connection on it has to wait until the application closes.
+  const l = findListener(st, dst, seg.dstPort);
+  if (tcb !== undefined && l !== undefined && (seg.flags & (SYN | RST)) === SYN) { count(io, 'tuple-busy'); return; }
+  if (l !== undefined && tcb === undefined) {
+    const created = listenArrives(l, { id, localAddr: dst, localPort: seg.dstPort, remoteAddr: src, remotePort: seg.srcPort, psum }, seg, info, io, now);
+    if (created !== null) {
+      st.tcp[id] = created;
+      if (created.state === 'SYN-RECEIVED') l.synQ.push(id);
+      else segmentArrives(created, seg, info, io, now);
+      settle(st, created, io);
+    }
+    return;
+  }
+  // RFC 9293 §3.10.7.1 CLOSED: anything but a RST draws a RST.
+  count(io, 'tcp-no-socket');
+  if (seg.flags & RST || !st.config.rstForClosedPorts) return;
+  const t = newTcb({
+    id, localAddr: dst, localPort: seg.dstPort, remoteAddr: src, remotePort: seg.srcPort, psum,
+    cfg: st.config.tcp, iss: 0, tsOffset: 0, listener: null, now,
+  });
+  resetFor(t, io, now, seg);
+}
+
+function findListener(st: StackState, addr: string, port: number): Listener | undefined {
+  return st.listeners[listenerKey(addr, port)] ?? st.listeners[listenerKey(null, port)];
+}
+
+/**
+ * ICMP errors about our TCP segments (RFC 5927; RFC 1122 §4.2.3.9). The quoted segment must
+ * belong to a connection and carry a sequence number in [SND.UNA, SND.NXT) (RFC 5927 §4.1 /
+ * §5.2), else the message is ignored.
+ *   - Fragmentation needed (ICMPv4 3/4, RFC 1191) / Packet Too Big (ICMPv6 2, RFC 8201): lower
+ *     the path MTU (floors: config minPmtuV4, RFC 1191 §3 allows 68; IPv6 1280, RFC 8200 §5),
+ *     recompute the MSS and retransmit what was in flight at the new size, without a
+ *     congestion response (RFC 1191 §6.5 / Linux tcp_simple_retransmit).
+ *   - Protocol/port unreachable in SYN-SENT: hard error, ECONNREFUSED (RFC 1122 §4.2.3.9).
+ *   - Other unreachables: soft errors, reported only if the connection then times out.
+ */
+function icmpIn(st: StackState, src: string, dst: string, body: Uint8Array, ver: 4 | 6, io: Io, now: Ms): void {
+  let original: Uint8Array, mtu: number | null = null, hard = false, soft: 'EHOSTUNREACH' | 'ENETUNREACH' | null = null;
+  if (ver === 4) {
+    const m = parseIcmpv4(body);
+    if (!m.ok || m.value.kind !== 'dest-unreachable') { count(io, 'icmp-ignored'); return; }
+    original = m.value.original;
+    const code = m.value.code;
+    if (code === 4) mtu = m.value.mtu;
+    else if (code === 2 || code === 3) hard = true;
+    else soft = code === 0 || code === 6 ? 'ENETUNREACH' : 'EHOSTUNREACH';
+  } else {
+    const m = parseIcmpv6(body, ipPseudoSum(src, dst, 58, body.length));
+    if (!m.ok) { count(io, 'icmp-ignored'); return; }
+    const v = m.value;
+    if (v.kind === 'packet-too-big') { original = v.original; mtu = v.mtu; }
+    else if (v.kind === 'dest-unreachable') { original = v.original; if (v.code === 4) hard = true; else soft = v.code === 0 ? 'ENETUNREACH' : 'EHOSTUNREACH'; }
+    else { count(io, 'icmp-ignored'); return; }
+  }
+  const q = parseQuoted(original);
+  if (!q.ok || q.value.protocol !== 6 || q.value.payload.length < 8) { count(io, 'icmp-bad-quote'); return; }
+  const qp = q.value.payload;
+  const sport = (qp[0]! << 8) | qp[1]!, dport = (qp[2]! << 8) | qp[3]!;
+  const seq = ((qp[4]! * 0x1000000) + (qp[5]! << 16) + (qp[6]! << 8) + qp[7]!) >>> 0;
+  const tcb = st.tcp[connKey(q.value.src, sport, q.value.dst, dport)];
+  if (tcb === undefined) { count(io, 'icmp-no-conn'); return; }
+  // RFC 5927 §4.1: the quoted sequence number must be in flight.
+  const inFlight = seqGe(seq, tcb.sndUna) && seqLt(seq, tcb.sndNxt) || (tcb.state === 'SYN-SENT' && seq === tcb.iss);
+  if (!inFlight) { count(io, 'icmp-bad-seq'); return; }
+  count(io, 'icmp-accepted');
+  if (mtu !== null) {
+    const floor = tcb.v6 ? 1280 : st.config.minPmtuV4;
+    const newMtu = Math.max(floor, Math.min(mtu === 0 ? tcb.pmtu - 1 : mtu, tcb.cfg.mtu));
+    if (newMtu >= tcb.pmtu) return;
+    tcb.pmtu = newMtu;
+    const before = tcb.mss;
+    updateMss(tcb);
+    count(io, 'pmtu-decrease');
+    if (tcb.mss < before && tcb.sndNxt !== tcb.sndUna && tcb.state !== 'SYN-SENT') {
+      markAllLost(tcb);
+      output(tcb, io, now);
+    }
+    settle(st, tcb, io);
+    return;
+  }
+  if (hard && tcb.state === 'SYN-SENT') {
+    dropConn(tcb, io, 'ECONNREFUSED');
+    settle(st, tcb, io);
+    return;
+  }
+  tcb.softError = soft ?? 'EHOSTUNREACH';
+}
+
+// ------------------------------------------------------------------------------ timers
+
+function tick(st: StackState, io: Io, now: Ms): void {
+  // Abandoned reassemblies (no ICMP Time Exceeded is sent: RFC 1122 §3.3.2 makes it optional).
+  if (st.frag.count > 0) {
+    const { expired } = fragExpire(st.frag, now);
+    if (expired.length > 0) count(io, 'ip-frag-timeout', expired.length);
+  }
+  for (const id in st.tcp) {
+    const tcb = st.tcp[id]!;
+    if (tcb.deadline === null || tcb.deadline > now) continue;
+    tcpTick(tcb, io, now);
+    settle(st, tcb, io);
+  }
+}
+
+/** Earliest deadline over all connections, or null. */
+export function stackNextDeadline(st: StackState): Ms | null {
+  let d: Ms | null = st.frag.count > 0 ? fragNextDeadline(st.frag) : null;
+  for (const id in st.tcp) {
+    const t = st.tcp[id]!.deadline;
+    if (t !== null && (d === null || t < d)) d = t;
+  }
+  return d;
+}
+
+// ------------------------------------------------------------------------------ user calls
+
+function listen(st: StackState, addr: string | null, port: number, backlog: number, o: Partial<TcpSocketConfig> | null): ListenResult {
+  const a = addr === null ? null : canonicalIp(addr);
+  if (addr !== null && (a === null || !st.config.addresses.includes(a))) return { ok: false, code: 'EADDRNOTAVAIL' };
+  if (!Number.isInteger(port) || port < 1 || port > 65535) return { ok: false, code: 'EINVAL' };
+  const id = listenerKey(a, port);
+  if (st.listeners[id] !== undefined) return { ok: false, code: 'EADDRINUSE' };
+  // A wildcard and a specific listener on one port conflict, as bind(2) without SO_REUSEADDR.
+  if (a === null ? Object.values(st.listeners).some((l) => l.port === port) : st.listeners[listenerKey(null, port)] !== undefined) {
+    return { ok: false, code: 'EADDRINUSE' };
+  }
+  const base = st.config.tcp;
+  const cfg: TcpSocketConfig = { ...base, ...(o ?? {}), keepAlive: { ...base.keepAlive, ...(o?.keepAlive ?? {}) } };
+  st.listeners[id] = { id, addr: a, port, backlog: Math.max(1, backlog | 0), cfg, synQ: [], acceptQ: [] };
+  return { ok: true, listener: id };
+}
+
+function unlisten(st: StackState, id: ListenerId, io: Io, now: Ms): VoidResult {
+  const l = st.listeners[id];
+  if (l === undefined) return { ok: false, code: 'EBADF' };
+  delete st.listeners[id];
+  for (const cid of [...l.synQ, ...l.acceptQ]) {
+    const tcb = st.tcp[cid];
+    if (tcb === undefined) continue;
+    tcb.listener = null;
+    userAbort(tcb, io, now);
+    settle(st, tcb, io);
+  }
+  return { ok: true };
+}
+
+function accept(st: StackState, id: ListenerId): AcceptResult {
+  const l = st.listeners[id];
+  if (l === undefined) return { ok: false, code: 'EBADF' };
+  for (;;) {
+    const cid = l.acceptQ.shift();
+    if (cid === undefined) return { ok: true, id: null };
+    const tcb = st.tcp[cid];
+    if (tcb === undefined) continue;
+    tcb.app = 'open';
+    tcb.listener = null;
+    return { ok: true, id: cid };
+  }
+}
+
+function connect(st: StackState, ev: Extract<StackEvent, { type: 'connect' }>, io: Io, now: Ms): ConnectResult {
+  const remote = canonicalIp(ev.remote);
+  if (remote === null) return { ok: false, code: 'EINVAL' };
+  if (!Number.isInteger(ev.port) || ev.port < 1 || ev.port > 65535) return { ok: false, code: 'EINVAL' };
+  const v6 = remote.includes(':');
+  let local: string | null;
+  if (ev.local !== null) {
+    local = canonicalIp(ev.local);
+    if (local === null || !st.config.addresses.includes(local)) return { ok: false, code: 'EADDRNOTAVAIL' };
+  } else {
+    local = st.config.addresses.find((a) => a.includes(':') === v6) ?? null;
+    if (local === null) return { ok: false, code: 'ENETUNREACH' };
+  }
+  if (local.includes(':') !== v6) return { ok: false, code: 'EINVAL' };
+  let port = ev.localPort;
+  if (port === null) {
+    const [lo, hi] = st.config.ephemeralPorts;
+    const n = hi - lo + 1;
+    for (let i = 0; i < n; i++) {
+      const cand = lo + ((st.nextPort + i) % n);
+      if (st.tcp[connKey(local, cand, remote, ev.port)] === undefined && st.listeners[listenerKey(local, cand)] === undefined
+        && st.listeners[listenerKey(null, cand)] === undefined) {
+        port = cand;
+        st.nextPort = (st.nextPort + i + 1) % n;
+        break;
+      }
+    }
+    if (port === null) return { ok: false, code: 'EADDRINUSE' };
+  }
+  const id = connKey(local, port, remote, ev.port);
+  if (st.tcp[id] !== undefined) return { ok: false, code: 'EADDRINUSE' };
+  const base = st.config.tcp;
+  const o = ev.options ?? {};
+  const cfg: TcpSocketConfig = { ...base, ...o, keepAlive: { ...base.keepAlive, ...(o.keepAlive ?? {}) } };
+  const tcb = newTcb({
+    id, localAddr: local, localPort: port, remoteAddr: remote, remotePort: ev.port, psum: psumFor(local, remote),
+    cfg, iss: initialSeq(st.secret, id, now), tsOffset: tsOffsetFor(st.secret, id), listener: null, now,
+  });
+  // RFC 9293 §3.10.1 OPEN (active): send <SEQ=ISS><CTL=SYN>, enter SYN-SENT.
+  tcb.state = 'SYN-SENT';
+  st.tcp[id] = tcb;
+  sendSyn(tcb, io, now);
+  tcb.timers.rtx = now + tcb.rto;
+  settle(st, tcb, io);
+  return { ok: true, id };
+}
+
+// ------------------------------------------------------------------------------ queries
+
+/** A snapshot of one connection, or null if unknown. */
+export function connInfo(st: StackState, id: ConnId): ConnInfo | null {
+  const t = st.tcp[id];
+  if (t === undefined) return null;
+  return {
+    id, state: t.state,
+    localAddr: t.localAddr, localPort: t.localPort, remoteAddr: t.remoteAddr, remotePort: t.remotePort,
+    bytesInFlight: (t.sndNxt - t.sndUna) >>> 0,
+    cwnd: Math.floor(t.cc.cwnd), ssthresh: Math.min(t.cc.ssthresh, 0x7fffffff),
+    srtt: t.srtt, rto: t.rto, mss: t.mss,
+    sndWnd: t.sndWnd, rcvWnd: rcvWnd(t),
+    sndBufUsed: t.sndQLen, sndBufSize: t.cfg.sndBuf,
+    rcvBufUsed: t.rcvQLen, rcvOooBytes: t.oooLen, rcvBufSize: t.cfg.rcvBuf,
+    bytesRead: t.bytesRead, bytesWritten: t.bytesWritten, retransmits: t.retransmits,
+    sackOk: t.sackOk, tsOk: t.tsOk, sndWscale: t.sndShift, rcvWscale: t.rcvShift,
+    cc: t.cc.algo, noDelay: t.cfg.noDelay,
+  };
+}
+
+/**
+ * Shift the whole stack onto a clock reading `delta` ms more (resume after a snapshot taken at
+ * `takenAt` on another clock: delta = now - takenAt). Deadlines, stored instants and timestamp
+ * offsets all move, so timers keep their remaining time and TSval continues monotonically.
+ */
+export function rebaseStack(st: StackState, delta: number): void {
+  for (const id in st.tcp) rebaseTcb(st.tcp[id]!, delta);
+  for (const key in st.frag.entries) st.frag.entries[key]!.deadline += delta;
+  st.challenge.at += delta;
+}
+
+/** Ids of every connection in the table. */
+export function listConnections(st: StackState): ConnId[] {
+  return Object.keys(st.tcp);
+}
+
+export type { AppEvent };

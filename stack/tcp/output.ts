@@ -1,0 +1,82 @@
+// Turning a segment into IP bytes, and the per-step output context. The IP header is written
+// here directly (20-byte IPv4 with DF, or 40-byte IPv6, no options) into the same buffer as the
+// TCP segment, so each data byte is copied once on its way out.
+import type { AppEvent, Ms, StackConfig } from '../api.ts';
+import { writeIp } from '../wire/addr-write.ts';
+import { fold, sum16 } from '../wire/checksum.ts';
+import { emitTcp, tcpOptionsLen, type TcpOption, type TcpSegment } from '../wire/tcp.ts';
+
+/** Stack-wide state a connection's processing may touch. */
+export interface StackShared {
+  config: StackConfig;
+  secret: Uint8Array;
+  /** RFC 5961 §7 challenge-ACK rate limit: count within the current 1 s window starting at `at`. */
+  challenge: { at: Ms; count: number };
+  counters: Record<string, number>;
+}
+
+/** Output of one step: IP packets and application events. */
+export interface Io {
+  out: Uint8Array[];
+  events: AppEvent[];
+  shared: StackShared;
+}
+
+/** Bump a named counter. */
+export function count(io: Io, name: string, n = 1): void {
+  const c = io.shared.counters;
+  c[name] = (c[name] ?? 0) + n;
+}
+
+/** Queue an application event unless an identical (type, id) event is already queued in this step. */
+export function emitEvent(io: Io, ev: AppEvent): void {
+  const evs = io.events;
+  for (let i = 0; i < evs.length; i++) {
+    const e = evs[i]!;
+    if (e.type === ev.type && ('id' in e ? e.id : null) === ('id' in ev ? ev.id : null)) return;
+  }
+  evs.push(ev);
+}
+
+const EMPTY = new Uint8Array(0);
+
+/** Addressing of one packet. */
+export interface Route { src: string; dst: string; v6: boolean; psum: number; ttl: number }
+
+/**
+ * Build IP+TCP bytes for one segment. `psum` is the address part of the pseudo-header sum
+ * (both addresses + protocol); the TCP length is added here.
+ */
+export function buildSegment(r: Route, seg: TcpSegment): Uint8Array {
+  const optLen = seg.options.length === 0 ? 0 : tcpOptionsLen(seg.options);
+  const tcpLen = 20 + ((optLen + 3) & ~3) + seg.payload.length;
+  const ipLen = r.v6 ? 40 : 20;
+  const pkt = new Uint8Array(ipLen + tcpLen);
+  const dv = new DataView(pkt.buffer);
+  if (r.v6) {
+    pkt[0] = 0x60;
+    dv.setUint16(4, tcpLen);
+    pkt[6] = 6;
+    pkt[7] = r.ttl;
+    writeIp(r.src, pkt, 8);
+    writeIp(r.dst, pkt, 24);
+  } else {
+    pkt[0] = 0x45;
+    dv.setUint16(2, ipLen + tcpLen);
+    // RFC 6864 §4.1: an atomic datagram (DF set, RFC 1191 PMTUD) may carry any ID; we use 0.
+    dv.setUint16(6, 0x4000);
+    pkt[8] = r.ttl;
+    pkt[9] = 6;
+    writeIp(r.src, pkt, 12);
+    writeIp(r.dst, pkt, 16);
+    dv.setUint16(10, (~fold(sum16(pkt.subarray(0, 20)))) & 0xffff);
+  }
+  emitTcp(seg, pkt.subarray(ipLen), r.psum + (tcpLen >>> 16) + (tcpLen & 0xffff));
+  return pkt;
+}
+
+/** A segment with the usual defaults. */
+export function segment(srcPort: number, dstPort: number, seq: number, ack: number, flags: number, window: number,
+  options: TcpOption[], payload: Uint8Array = EMPTY): TcpSegment {
+  return { srcPort, dstPort, seq: seq >>> 0, ack: ack >>> 0, flags, reserved: 0, window, urgent: 0, options, payload };
+}
