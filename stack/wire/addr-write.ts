@@ -4,6 +4,8 @@
 // v6ToStringFast ~0.19 µs. test/wire/ip.test.ts checks that both agree.
 
 /** Scratch for the sum helpers; fully overwritten on every call, so it carries nothing between calls. */
+// Scratch for addrSum: fully overwritten before every read within one call, so it carries
+// nothing from one call to the next (no hidden state; it only saves a per-packet allocation).
 const SCRATCH = new Uint8Array(16);
 
 /** Dotted-quad text in s[i, end) as a uint32, or -1 if malformed (1..3 digits per part, each ≤ 255). */
