@@ -4,13 +4,34 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { readFileSync } from 'node:fs';
 import { demo } from './demo.ts';
+import { conformCommand } from './conform/index.ts';
+import { registerServiceCommands } from './services.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
 
-await yargs(hideBin(process.argv))
+await registerServiceCommands(yargs(hideBin(process.argv)))
   .scriptName('ferry')
   .usage('$0 <command> [options]\n\nA user-space TCP and SCTP stack whose live connections can move between nodes.')
   .command('demo', 'run the main demonstration (what exists so far)', {}, async () => { await demo(); })
+  .command('conform <paths..>', 'run packetdrill scripts (e.g. the FreeBSD TCP suite) against ferry on a virtual clock',
+    (y) => y
+      .positional('paths', { type: 'string', array: true, describe: 'script files or directories' })
+      .option('profile', { choices: ['freebsd', 'rfc'] as const, default: 'freebsd' as const, describe: 'stack defaults the scripts expect' })
+      .option('json', { type: 'boolean', default: false, describe: 'machine-readable report' })
+      .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'list every expected failure' })
+      .option('define', { type: 'string', array: true, describe: '#ifdef symbols (default STANDARD)' })
+      .option('expectations', { type: 'string', describe: 'expectations file (default bin/conform/expectations.json)' })
+      .option('update-expectations', { type: 'boolean', default: false, describe: 'rewrite the expectations from this run (never invents reasons)' })
+      .option('ignore', { type: 'string', array: true, choices: ['win', 'timing'], describe: 'diagnostics only: skip these checks' }),
+    async (a) => {
+      process.exitCode = await conformCommand({
+        paths: (a.paths ?? []).map(String), profile: a.profile, json: a.json, verbose: a.verbose,
+        ...(a.define ? { defines: a.define.map(String) } : {}),
+        ...(a.expectations ? { expectations: a.expectations } : {}),
+        updateExpectations: a['update-expectations'],
+        ...(a.ignore ? { ignore: a.ignore as ('win' | 'timing')[] } : {}),
+      });
+    })
   .demandCommand(1, 'Name a command; see ferry --help.')
   .strict()
   .version(pkg.version)
