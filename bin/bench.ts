@@ -46,5 +46,19 @@ function table(rows: Row[]): string {
   return lines.join('\n');
 }
 
-const rows: Row[] = [...wireRows()];
+/** Sections in order; each is skipped with a note (not silently) when it cannot run here. */
+const sections: [string, () => Row[] | Promise<Row[]>][] = [
+  ['wire', wireRows],
+  ['tcp', async () => (await import('./bench-tcp.ts')).tcpBenchRows()],
+];
+
+const only = process.argv.slice(2);
+const rows: Row[] = [];
+for (const [name, fn] of sections) {
+  if (only.length > 0 && !only.includes(name)) continue;
+  try { rows.push(...(await fn())); } catch (e) {
+    process.stderr.write(`bench: section ${name} failed: ${(e as Error).message}\n`);
+    process.exitCode = 1;
+  }
+}
 process.stdout.write(`${table(rows)}\n`);
