@@ -8,6 +8,7 @@ import type {
 import { keyedHash32 } from './crypto.ts';
 import { connKey, listenerKey } from './demux.ts';
 import { addrSum } from './wire/addr-write.ts';
+import { plainBytes } from './wire/bytes.ts';
 import { canonicalIp } from './wire/addr.ts';
 import { parseIcmpv4, parseIcmpv6 } from './wire/icmp.ts';
 import { fragExpire, fragInit, fragInput, fragmentOf, fragNextDeadline, type FragTable } from './wire/frag.ts';
@@ -129,7 +130,9 @@ export function stackStep<E extends StackEvent>(state: StackState, ev: E, now: M
 
 function dispatch(st: StackState, ev: StackEvent, io: Io, now: Ms): unknown {
   switch (ev.type) {
-    case 'packet': packetIn(st, ev.data, io, now); return null;
+    // plainBytes: a caller's Buffer becomes a plain Uint8Array view, so every `.slice()` the
+    // stack takes to own bytes is a real copy (Buffer#slice would alias the caller's memory).
+    case 'packet': packetIn(st, plainBytes(ev.data), io, now); return null;
     case 'tick': tick(st, io, now); return null;
     case 'listen': return listen(st, ev.addr, ev.port, ev.backlog, ev.options ?? null);
     case 'unlisten': return unlisten(st, ev.listener, io, now);
@@ -141,7 +144,7 @@ function dispatch(st: StackState, ev: StackEvent, io: Io, now: Ms): unknown {
   if (tcb === undefined || (tcb.app === 'closed' && ev.type !== 'abort' && ev.type !== 'close')) return { ok: false, code: 'EBADF' };
   let r: unknown;
   switch (ev.type) {
-    case 'send': r = userSend(tcb, io, now, ev.data); break;
+    case 'send': r = userSend(tcb, io, now, plainBytes(ev.data)); break;
     case 'recv': r = userRecv(tcb, io, now, ev.max); break;
     case 'shutdown': r = userShutdown(tcb, io, now); break;
     case 'close': r = userClose(tcb, io, now); break;

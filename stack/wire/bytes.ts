@@ -14,8 +14,23 @@ export const err = <E extends string>(error: E): { ok: false; error: E } => ({ o
 /** A DataView over exactly the bytes of `u`, respecting byteOffset (Node Buffers share a pool). */
 export const view = (u: Uint8Array): DataView => new DataView(u.buffer, u.byteOffset, u.byteLength);
 
-/** An owned copy of `u` (never a view into a larger packet buffer). */
-export const copyBytes = (u: Uint8Array): Uint8Array => u.slice();
+/**
+ * An owned copy of `u` as a plain Uint8Array. Not `u.slice()`: on a Node Buffer (a Uint8Array
+ * subclass) `slice` returns a view that aliases the caller's memory.
+ */
+export function copyBytes(u: Uint8Array): Uint8Array {
+  const c = new Uint8Array(u.length);
+  c.set(u);
+  return c;
+}
+
+/**
+ * `u` as a plain Uint8Array over the same memory (no copy). Entry points apply this to bytes
+ * handed in by callers, so that `.slice()` further in really copies, even if the caller passed
+ * a Node Buffer (whose `slice` is a view).
+ */
+export const plainBytes = (u: Uint8Array): Uint8Array =>
+  u.constructor === Uint8Array ? u : new Uint8Array(u.buffer, u.byteOffset, u.byteLength);
 
 /** Concatenate byte arrays into one new array. */
 export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
