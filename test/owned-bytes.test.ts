@@ -6,6 +6,9 @@ import * as assert from 'uvu/assert';
 import { createStack, defaultStackConfig, stackStep, type StackState } from '../stack/api.ts';
 import { encodeState } from '../migrate/codec.ts';
 import { copyBytes, plainBytes } from '../stack/wire/bytes.ts';
+import { buildIp } from '../stack/wire/ip.ts';
+import { createSctpStack, defaultSctpStackConfig, sctpStackStep } from '../stack/sctp/step.ts';
+import { sctpIpStep } from '../stack/sctp/ip.ts';
 
 const A = '10.1.0.1', B = '10.1.0.2';
 
@@ -53,6 +56,25 @@ test('a Buffer given to send and packets given as Buffers leave no Buffer and no
   const tcb = (a as unknown as { tcp: Record<string, { sndQ: Uint8Array[] }> }).tcp[id]!;
   assert.ok(tcb.sndQ.length > 0);
   for (const chunk of tcb.sndQ) assert.ok(chunk.every((x) => x === 7));
+});
+
+test('SCTP: a Buffer given to send and packets given as Buffers leave no Buffer and no alias in state', () => {
+  const a = createSctpStack(defaultSctpStackConfig([A]), new Uint8Array(32).fill(3), 0);
+  const b = createSctpStack(defaultSctpStackConfig([B]), new Uint8Array(32).fill(4), 0);
+  let toB: Uint8Array[] = [], toA: Uint8Array[] = [];
+  const ipOut = (o: readonly { src: string; dst: string; sctp: Uint8Array; encap: null | object }[]) => o.map((x) => buildIp(x.src, x.dst, 132, x.sctp));
+  sctpStackStep(b, { type: 'listen', port: 7, addresses: null, backlog: 4 }, 0);
+  const c = sctpStackStep(a, { type: 'connect', local: null, localPort: null, remote: [B], port: 7 }, 0);
+  toB.push(...ipOut(c.out));
+  const deliver = (st: typeof a, pkts: Uint8Array[]) => pkts.flatMap((p) => sctpIpStep(st, { type: 'ip', data: Buffer.from(p) }, 1).out);
+  for (let i = 0; i < 10 && (toA.length || toB.length); i++) { const nb = deliver(b, toB), na = deliver(a, toA); toA = nb; toB = na; }
+  if (!c.result.ok) throw new Error('connect failed');
+  const data = Buffer.alloc(3000, 7);
+  const r = sctpStackStep(a, { type: 'send', id: c.result.id, data }, 2);
+  assert.ok(r.result.ok);
+  data.fill(0);
+  assert.ok(encodeState(a).length > 0);
+  assert.ok(encodeState(b).length > 0);
 });
 
 test.run();
