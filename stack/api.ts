@@ -102,6 +102,32 @@ export interface TcpSocketConfig {
   dupThresh: number;
   /** Layout of options on SYN and SYN|ACK: Linux's or FreeBSD's order (for packetdrill profiles). */
   optionLayout: 'linux' | 'freebsd';
+  /**
+   * Receiver silly-window avoidance (RFC 9293 §3.8.6.2.2, RFC 1122 §4.2.3.3: MUST have one; the
+   * algorithm is ours to choose). 'free-space' (Linux, BSD): every segment offers the free receive
+   * buffer, except that a window smaller than min(rcvBuf/4, MSS) is never newly offered.
+   * 'right-edge': RFC 9293's suggested algorithm, RCV.NXT+RCV.WND stays fixed until it can move by
+   * min(rcvBuf/2, MSS). Both never shrink the window.
+   */
+  rcvWndPolicy: 'free-space' | 'right-edge';
+  /**
+   * Round rcvBuf and sndBuf up to a multiple of the MSS once the peer's MSS is known (FreeBSD's
+   * tcp_mss_update sizes its socket buffers so; e.g. 65536 becomes 65700 with MSS 1460). For the
+   * freebsd packetdrill profile; off by default.
+   */
+  sockBufRoundToMss: boolean;
+  /**
+   * Delayed ACKs count data segments of any size: every second one is ACKed at once (FreeBSD).
+   * false: every `ackEvery` full-sized segments' worth of bytes (Linux). RFC 5681 §4.2 asks for an
+   * ACK for "at least every second full-sized segment"; ACKing more often is allowed.
+   */
+  delAckSegments: boolean;
+  /**
+   * Added to every retransmission timeout except the very first (before any RTT sample or
+   * backoff), as FreeBSD adds net.inet.tcp.rexmit_slop (200 ms). RFC 6298 gives lower bounds
+   * for the RTO; a larger one is always allowed. 0 by default.
+   */
+  rtoSlop: Ms;
 }
 
 /** Settings of the whole stack. */
@@ -114,8 +140,16 @@ export interface StackConfig {
   synQueue: number;
   /** SYN cookies (RFC 4987 §3.6): 'overflow' only when the SYN queue is full, 'always', or 'off' (then drop). */
   syncookies: 'off' | 'overflow' | 'always';
-  /** RFC 5961 blind-injection defences (exact-match RST, challenge ACKs, ACK range check). */
+  /** RFC 5961 blind-injection defences (exact-match RST, challenge ACKs, ACK range check); false turns all of them off. */
   rfc5961: boolean;
+  /** RFC 5961 §3 for RSTs (with rfc5961): false takes any in-window RST (RFC 793). */
+  rfc5961Rst: boolean;
+  /** RFC 5961 §4 for SYNs (with rfc5961): false resets the connection on an in-window SYN (RFC 793). */
+  rfc5961Syn: boolean;
+  /** Silently drop every segment with both SYN and FIN set (FreeBSD net.inet.tcp.drop_synfin). */
+  dropSynFin: boolean;
+  /** ICMP hard errors (protocol/port unreachable) end a connection attempt in SYN-SENT (RFC 1122 §4.2.3.9 SHOULD); false: they are soft errors (FreeBSD icmp_may_rst=0). */
+  icmpHardErrors: boolean;
   /** Challenge ACKs sent per second, stack-wide (RFC 5961 §7; Linux tcp_challenge_ack_limit 1000). */
   challengeAckLimit: number;
   /** Send RST for segments to closed ports (RFC 9293 §3.10.7.1). */

@@ -6,6 +6,8 @@ import type {
   StackEvent, StepResult, TcpSocketConfig, VoidResult,
 } from './api.ts';
 import { keyedHash32 } from './crypto.ts';
+import { newDeadlineIndex, peekDeadline, prune, schedule, shiftDeadlines, takeDue, unschedule, type DeadlineIndex } from './deadlines.ts';
+import { holdFrozen, newFrozenTable, type FrozenTable } from './freeze.ts';
 import { connKey, listenerKey } from './demux.ts';
 import { addrSum } from './wire/addr-write.ts';
 import { plainBytes } from './wire/bytes.ts';
@@ -14,7 +16,7 @@ import { parseIcmpv4, parseIcmpv6 } from './wire/icmp.ts';
 import { fragExpire, fragInit, fragInput, fragmentOf, fragNextDeadline, type FragTable } from './wire/frag.ts';
 import { ipPseudoSum, isFragment, parseIp, parseQuoted } from './wire/ip.ts';
 import { seqGe, seqLt } from './wire/seq.ts';
-import { parseTcp, tcpOptionsInfo, RST, SYN } from './wire/tcp.ts';
+import { parseTcp, tcpOptionsInfo, FIN, RST, SYN } from './wire/tcp.ts';
 import { dropConn, resetFor, segmentArrives } from './tcp/arrive.ts';
 import { listenArrives, type Listener } from './tcp/listen.ts';
 import { count, type Io, type StackShared } from './tcp/output.ts';
@@ -43,6 +45,10 @@ export interface StackState extends StackShared {
   frag: FragTable;
   /** Counters by name: drops by reason ('bad-checksum', 'out-of-window', ...), events ('rto', ...). */
   counters: Record<string, number>;
+  /** Connections and listeners frozen for migration: their packets are held, not answered (stack/freeze.ts). */
+  frozen: FrozenTable;
+  /** When each connection's next timer is due: a min-heap, so ticks and nextDeadline never walk the table (deadlines.ts). */
+  deadlines: DeadlineIndex;
 }
 
 /** Defaults a user should get (Linux-like where RFCs leave a choice). packetdrill profiles override them. */
@@ -78,6 +84,10 @@ export function defaultTcpConfig(): TcpSocketConfig {
     persistMax: 60000,
     dupThresh: 3,
     optionLayout: 'linux',
+    rcvWndPolicy: 'free-space',
+    sockBufRoundToMss: false,
+    delAckSegments: false,
+    rtoSlop: 0,
   };
 }
 
@@ -89,6 +99,10 @@ export function defaultStackConfig(addresses: string[]): StackConfig {
     synQueue: 1024,
     syncookies: 'overflow',
     rfc5961: true,
+    rfc5961Rst: true,
+    rfc5961Syn: true,
+    dropSynFin: false,
+    icmpHardErrors: true,
     challengeAckLimit: 1000,
     rstForClosedPorts: true,
     ephemeralPorts: [49152, 65535],
@@ -116,6 +130,8 @@ export function createStack(config: StackConfig, secret: Uint8Array, now: Ms): S
     challenge: { at: 0, count: 0 },
     frag: fragInit(),
     counters: {},
+    frozen: newFrozenTable(),
+    deadlines: newDeadlineIndex(),
   };
 }
 
@@ -125,6 +141,7 @@ const psumFor = (a: string, b: string) => addrSum(a) + addrSum(b) + 6;
 export function stackStep<E extends StackEvent>(state: StackState, ev: E, now: Ms): StepResult<ResultOf<E>> {
   const io: Io = { out: [], events: [], shared: state };
   const result = dispatch(state, ev, io, now) as ResultOf<E>;
+  prune(state.deadlines, state.tcp);
   return { out: io.out, events: io.events, result };
 }
 
@@ -175,7 +192,15 @@ function settle(st: StackState, tcb: Tcb, io: Io): void {
     removeTcb(st, tcb);
     return;
   }
-  refreshDeadline(tcb);
+  schedule(st.deadlines, tcb.id, refreshDeadline(tcb));
+}
+
+/**
+ * File a connection that was put into `st.tcp` other than by stackStep (resume after a freeze
+ * or migration) in the deadline index, so its timers fire. Idempotent.
+ */
+export function scheduleConn(st: StackState, tcb: Tcb): void {
+  schedule(st.deadlines, tcb.id, refreshDeadline(tcb));
 }
 
 function removeTcb(st: StackState, tcb: Tcb): void {
@@ -189,6 +214,7 @@ function removeTcb(st: StackState, tcb: Tcb): void {
     }
   }
   delete st.tcp[tcb.id];
+  unschedule(st.deadlines, tcb.id);
 }
 
 // ------------------------------------------------------------------------------ input
@@ -208,6 +234,8 @@ function packetIn(st: StackState, data: Uint8Array, io: Io, now: Ms, reassembled
     if (r.complete !== null) packetIn(st, r.complete, io, now, true);
     return;
   }
+  // Frozen connections (stack/freeze.ts): hold the packet, never answer it.
+  if (pkt.protocol === 6 && st.frozen.n > 0 && holdFrozen(st, pkt.src, pkt.dst, pkt.payload, data)) return;
   if (pkt.protocol === 6) tcpIn(st, pkt.src, pkt.dst, pkt.payload, io, now);
   else if (pkt.version === 4 && pkt.protocol === 1) icmpIn(st, pkt.src, pkt.dst, pkt.payload, 4, io, now);
   else if (pkt.version === 6 && pkt.protocol === 58) icmpIn(st, pkt.src, pkt.dst, pkt.payload, 6, io, now);
@@ -230,7 +258,12 @@ function tcpIn(st: StackState, src: string, dst: string, l4: Uint8Array, io: Io,
     removeTcb(st, tcb);
     tcb = undefined;
   }
+  // config.dropSynFin (FreeBSD's drop_synfin): a SYN+FIN (no legitimate segment carries both) is
+  // dropped unanswered by a listener or a connection; TIME-WAIT and closed ports answer as usual,
+  // as in FreeBSD, where both are handled before its check.
+  const synFinDrop = st.config.dropSynFin && (seg.flags & (SYN | FIN)) === (SYN | FIN);
   if (tcb !== undefined && tcb.state !== 'CLOSED') {
+    if (synFinDrop && tcb.state !== 'TIME-WAIT') { count(io, 'syn-fin-dropped'); return; }
     // Linux keeps the final ACK from completing a handshake while the accept queue is full.
     if (tcb.state === 'SYN-RECEIVED' && tcb.listener !== null) {
       const l = st.listeners[tcb.listener];
@@ -245,6 +278,7 @@ function tcpIn(st: StackState, src: string, dst: string, l4: Uint8Array, io: Io,
   const l = findListener(st, dst, seg.dstPort);
   if (tcb !== undefined && l !== undefined && (seg.flags & (SYN | RST)) === SYN) { count(io, 'tuple-busy'); return; }
   if (l !== undefined && tcb === undefined) {
+    if (synFinDrop) { count(io, 'syn-fin-dropped'); return; }
     const created = listenArrives(l, { id, localAddr: dst, localPort: seg.dstPort, remoteAddr: src, remotePort: seg.srcPort, psum }, seg, info, io, now);
     if (created !== null) {
       st.tcp[id] = created;
@@ -295,6 +329,9 @@ function icmpIn(st: StackState, src: string, dst: string, body: Uint8Array, ver:
     const v = m.value;
     if (v.kind === 'packet-too-big') { original = v.original; mtu = v.mtu; }
     else if (v.kind === 'dest-unreachable') { original = v.original; if (v.code === 4) hard = true; else soft = v.code === 0 ? 'ENETUNREACH' : 'EHOSTUNREACH'; }
+    // Parameter Problem code 1, "unrecognized Next Header type encountered" (RFC 4443 §3.4) for our
+    // TCP segment: the host does not speak TCP, IPv6's Protocol Unreachable (hard, RFC 1122 §4.2.3.9).
+    else if (v.kind === 'parameter-problem' && v.code === 1) { original = v.original; hard = true; }
     else { count(io, 'icmp-ignored'); return; }
   }
   const q = parseQuoted(original);
@@ -323,7 +360,7 @@ function icmpIn(st: StackState, src: string, dst: string, body: Uint8Array, ver:
     settle(st, tcb, io);
     return;
   }
-  if (hard && tcb.state === 'SYN-SENT') {
+  if (hard && tcb.state === 'SYN-SENT' && st.config.icmpHardErrors) {
     dropConn(tcb, io, 'ECONNREFUSED');
     settle(st, tcb, io);
     return;
@@ -339,22 +376,22 @@ function tick(st: StackState, io: Io, now: Ms): void {
     const { expired } = fragExpire(st.frag, now);
     if (expired.length > 0) count(io, 'ip-frag-timeout', expired.length);
   }
-  for (const id in st.tcp) {
-    const tcb = st.tcp[id]!;
-    if (tcb.deadline === null || tcb.deadline > now) continue;
+  // Only the connections whose deadline has come (O(due + log n)). A timer re-armed at or
+  // before `now` waits for the next tick, as each connection fires at most once per tick.
+  for (const id of takeDue(st.deadlines, now)) {
+    const tcb = st.tcp[id];
+    if (tcb === undefined) continue;
+    if (tcb.deadline === null || tcb.deadline > now) { schedule(st.deadlines, id, tcb.deadline); continue; }
     tcpTick(tcb, io, now);
     settle(st, tcb, io);
   }
 }
 
-/** Earliest deadline over all connections, or null. */
+/** Earliest deadline over all connections (and IP reassembly), or null. O(1) for the connections. */
 export function stackNextDeadline(st: StackState): Ms | null {
-  let d: Ms | null = st.frag.count > 0 ? fragNextDeadline(st.frag) : null;
-  for (const id in st.tcp) {
-    const t = st.tcp[id]!.deadline;
-    if (t !== null && (d === null || t < d)) d = t;
-  }
-  return d;
+  const d: Ms | null = st.frag.count > 0 ? fragNextDeadline(st.frag) : null;
+  const t = peekDeadline(st.deadlines);
+  return t !== null && (d === null || t < d) ? t : d;
 }
 
 // ------------------------------------------------------------------------------ user calls
@@ -435,8 +472,9 @@ function connect(st: StackState, ev: Extract<StackEvent, { type: 'connect' }>, i
   const id = connKey(local, port, remote, ev.port);
   if (st.tcp[id] !== undefined) return { ok: false, code: 'EADDRINUSE' };
   const base = st.config.tcp;
-  const o = ev.options ?? {};
-  const cfg: TcpSocketConfig = { ...base, ...o, keepAlive: { ...base.keepAlive, ...(o.keepAlive ?? {}) } };
+  const o = ev.options ?? null;
+  // Without per-socket options the connection shares the stack default (copied on set-option).
+  const cfg: TcpSocketConfig = o === null ? base : { ...base, ...o, keepAlive: { ...base.keepAlive, ...(o.keepAlive ?? {}) } };
   const tcb = newTcb({
     id, localAddr: local, localPort: port, remoteAddr: remote, remotePort: ev.port, psum: psumFor(local, remote),
     cfg, iss: initialSeq(st.secret, id, now), tsOffset: tsOffsetFor(st.secret, id), listener: null, now,
@@ -478,6 +516,7 @@ export function connInfo(st: StackState, id: ConnId): ConnInfo | null {
  */
 export function rebaseStack(st: StackState, delta: number): void {
   for (const id in st.tcp) rebaseTcb(st.tcp[id]!, delta);
+  shiftDeadlines(st.deadlines, delta);
   for (const key in st.frag.entries) st.frag.entries[key]!.deadline += delta;
   st.challenge.at += delta;
 }

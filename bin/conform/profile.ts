@@ -117,6 +117,10 @@ export function makeEnv(profile: ProfileName, mtu: number): Env {
     persistMax: 60000,             // TCPTV_PERSMAX
     dupThresh: 3,
     optionLayout: 'freebsd',
+    rcvWndPolicy: 'free-space',    // tcp_output: the free socket-buffer space, no window below min(sb_hiwat/4, t_maxseg)
+    sockBufRoundToMss: true,       // tcp_mss_update: socket buffers rounded up to a multiple of the MSS
+    delAckSegments: true,          // tcp_input: TF_DELACK already set -> ACK now (every second segment, any size)
+    rtoSlop: 200,                  // net.inet.tcp.rexmit_slop
   };
   const stack: StackConfig = {
     ...defaultStackConfig([]),
@@ -200,12 +204,12 @@ export const SYSCTLS: readonly SysctlRule[] = [
   },
   {
     name: 'net.inet.tcp.insecure_rst',
-    maps: 'StackConfig.rfc5961 (0: RFC 5961 §3 exact-match RST with challenge ACKs; 1: RFC 793 in-window RST)',
+    maps: 'StackConfig.rfc5961Rst (0: RFC 5961 §3 exact-match RST with challenge ACKs; 1: RFC 793 in-window RST)',
     apply: (_v, env) => apply5961(env),
   },
   {
     name: 'net.inet.tcp.insecure_syn',
-    maps: 'StackConfig.rfc5961 (0: RFC 5961 §4 challenge ACK for any SYN; 1: RFC 793 RST for an in-window SYN)',
+    maps: 'StackConfig.rfc5961Syn (0: RFC 5961 §4 challenge ACK for any SYN; 1: RFC 793 RST for an in-window SYN)',
     apply: (_v, env) => apply5961(env),
   },
   {
@@ -229,7 +233,7 @@ export const SYSCTLS: readonly SysctlRule[] = [
   },
   {
     name: 'net.inet.tcp.drop_synfin',
-    maps: "StackConfig.dropSynFin if the stack has it; otherwise only 0 is honoured (ferry's LISTEN handles a SYN+FIN as a SYN, RFC 9293 §3.10.7.2)",
+    maps: 'StackConfig.dropSynFin (1: SYN+FIN segments are dropped unanswered, except in TIME-WAIT and at closed ports, as in FreeBSD)',
     apply: (v, env) => {
       if (stackHas(env, 'dropSynFin')) { setStack(env, 'dropSynFin', v !== 0); return null; }
       return v === 0 ? null : 'drop_synfin=1 (silently drop SYN+FIN segments) has no ferry setting';
@@ -247,8 +251,8 @@ export const SYSCTLS: readonly SysctlRule[] = [
   },
   {
     name: 'net.inet.tcp.rexmit_slop',
-    maps: "nothing: FreeBSD adds this slop to every RTO; ferry's RTO is RFC 6298's, without slop. Only the default 200 is accepted, and timing differences it causes show up as failures",
-    apply: (v) => (v === 200 ? null : `rexmit_slop=${v}: ferry has no RTO slop`),
+    maps: 'TcpSocketConfig.rtoSlop (added to every RTO but the first, as FreeBSD does; RFC 6298 sets lower bounds only)',
+    apply: (v, env) => { env.tcp.rtoSlop = v; return null; },
   },
   {
     name: 'net.inet.tcp.rexmit_drop_options',

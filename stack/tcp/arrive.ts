@@ -12,9 +12,9 @@ import { seqDiff, seqGe, seqGt, seqLe, seqLt } from '../wire/seq.ts';
 import { ACK, FIN, RST, SYN, type TcpOptionsInfo, type TcpSegment } from '../wire/tcp.ts';
 import { count, emitEvent, type Io } from './output.ts';
 import { negotiate } from './options.ts';
-import { acceptable, receiveData } from './receive.ts';
+import { acceptable, acceptEdge, acceptWnd, holdUntilEstablished, receiveData, releaseHeld } from './receive.ts';
 import { rttSample } from './rtt.ts';
-import { challengeAck, finAcked, onAck, output, sendAck, sendSynAck, xmit } from './send.ts';
+import { bareSeq, challengeAck, finAcked, onAck, output, sendAck, sendSynAck, xmit } from './send.ts';
 import type { Tcb } from './tcb.ts';
 
 /** RFC 7323 §5.5: a timestamp older than 24 days is too old for PAWS. */
@@ -136,7 +136,7 @@ function synSent(tcb: Tcb, seg: TcpSegment, info: TcpOptionsInfo, io: Io, now: M
     // Data or FIN on the SYN|ACK (RFC 9293 §3.10.7.3: "continue processing at the sixth step").
     const finAt = f & FIN ? (tcb.rcvNxt + seg.payload.length) >>> 0 : null;
     if (seg.payload.length > 0 || finAt !== null) {
-      const wndEnd = tcb.rcvAdv;
+      const wndEnd = acceptEdge(tcb);
       let data = seg.payload;
       if (seqGt((tcb.rcvNxt + data.length) >>> 0, wndEnd)) data = data.subarray(0, seqDiff(wndEnd, tcb.rcvNxt));
       const finOk = finAt !== null && data.length === seg.payload.length;
@@ -152,6 +152,15 @@ function synSent(tcb: Tcb, seg: TcpSegment, info: TcpOptionsInfo, io: Io, now: M
   tcb.sndWl2 = seg.ack;
   sendSynAck(tcb, io, now);
   tcb.timers.rtx = now + tcb.rto;
+  // "If there are other controls or text in the segment, queue them for processing after the
+  // ESTABLISHED state has been reached" (checkAck releases them). Only what fits the window
+  // our SYN|ACK offered is kept; a FIN beyond dropped text is dropped too.
+  const finAt = f & FIN ? (tcb.rcvNxt + seg.payload.length) >>> 0 : null;
+  if (seg.payload.length > 0 || finAt !== null) {
+    let data = seg.payload;
+    if (seqGt((tcb.rcvNxt + data.length) >>> 0, tcb.rcvAdv)) data = data.subarray(0, Math.max(0, seqDiff(tcb.rcvAdv, tcb.rcvNxt)));
+    holdUntilEstablished(tcb, tcb.rcvNxt, data, data.length === seg.payload.length ? finAt : null);
+  }
 }
 
 /** RFC 9293 §3.10.7.4: SYN-RECEIVED and every synchronized state. */
@@ -165,7 +174,7 @@ function otherStates(tcb: Tcb, seg: TcpSegment, info: TcpOptionsInfo, io: Io, no
   }
   if (!checkSequence(tcb, seg, info, io, now)) return;
   if (f & RST) { checkRst(tcb, seg, io, now); return; }
-  if (f & SYN) { checkSyn(tcb, io, now); return; }
+  if (f & SYN) { checkSyn(tcb, seg, io, now); return; }
   if (!checkAck(tcb, seg, info, io, now)) return;
   processTextAndFin(tcb, seg, io, now);
 }
@@ -196,7 +205,18 @@ function checkSequence(tcb: Tcb, seg: TcpSegment, info: TcpOptionsInfo, io: Io, 
     }
   }
   const len = seg.payload.length + (f & SYN ? 1 : 0) + (f & FIN ? 1 : 0);
-  if (!acceptable(tcb, seg.seq, len)) {
+  // RFC 9293 §3.10.7.4 first: "If the RCV.WND is zero, no segments will be acceptable, but
+  // special allowance should be made to accept valid ACKs, URGs, and RSTs." A segment at exactly
+  // RCV.NXT (a zero-window probe, or data sent into a window that has since closed) goes on to
+  // the RST, SYN and ACK checks; its text and FIN lie beyond the window and are dropped by
+  // processTextAndFin, and the ACK we owe for them tells the peer the window is still closed.
+  // Linux does the same (tcp_sequence accepts SEG.SEQ = RCV.NXT at a zero window). Dropping the
+  // whole segment deadlocks two peers whose windows are both closed: neither ever hears that its
+  // data was acknowledged.
+  if (len > 0 && seg.seq === tcb.rcvNxt && acceptWnd(tcb) === 0) {
+    count(io, 'zero-window-allowance');
+    tcb.ackNow = true;
+  } else if (!acceptable(tcb, seg.seq, len)) {
     count(io, 'out-of-window');
     if (!rst) {
       // RFC 2883 §4: report a fully duplicate data segment as a D-SACK.
@@ -223,7 +243,7 @@ function checkSequence(tcb: Tcb, seg: TcpSegment, info: TcpOptionsInfo, io: Io, 
 
 /** Second: RST (RFC 9293 §3.10.7.4, RFC 5961 §3.2 exact match, RFC 1337 in TIME-WAIT). */
 function checkRst(tcb: Tcb, seg: TcpSegment, io: Io, now: Ms): void {
-  if (io.shared.config.rfc5961 && seg.seq !== tcb.rcvNxt) {
+  if (io.shared.config.rfc5961 && io.shared.config.rfc5961Rst && seg.seq !== tcb.rcvNxt) {
     // RFC 5961 §3.2: in window but not exactly RCV.NXT: challenge ACK, drop.
     challengeAck(tcb, io, now);
     return;
@@ -240,7 +260,10 @@ function checkRst(tcb: Tcb, seg: TcpSegment, io: Io, now: Ms): void {
       count(io, 'rst-ignored-time-wait');
       return;
     case 'CLOSING': case 'LAST-ACK':
-      dropConn(tcb, io, null);
+      // RFC 9293: enter CLOSED, delete the TCB. Our FIN was never acknowledged, so the close was
+      // not graceful: an application still holding the socket (after shutdown) hears ECONNRESET,
+      // as from Linux (tcp_reset) and FreeBSD.
+      dropConn(tcb, io, 'ECONNRESET');
       return;
     default:
       // ESTABLISHED, FIN-WAIT-1/2, CLOSE-WAIT: "connection reset".
@@ -249,7 +272,7 @@ function checkRst(tcb: Tcb, seg: TcpSegment, io: Io, now: Ms): void {
 }
 
 /** Fourth: SYN in SYN-RECEIVED (passive) or a synchronized state. */
-function checkSyn(tcb: Tcb, io: Io, now: Ms): void {
+function checkSyn(tcb: Tcb, seg: TcpSegment, io: Io, now: Ms): void {
   if (tcb.state === 'SYN-RECEIVED' && tcb.listener !== null) {
     // RFC 9293 §3.10.7.4 fourth: a passive open returns to LISTEN.
     tcb.state = 'CLOSED';
@@ -257,13 +280,25 @@ function checkSyn(tcb: Tcb, io: Io, now: Ms): void {
     count(io, 'syn-in-syn-received');
     return;
   }
-  if (io.shared.config.rfc5961) {
+  if (io.shared.config.rfc5961 && io.shared.config.rfc5961Syn) {
     // RFC 5961 §4.2 / RFC 9293: challenge ACK whatever the sequence number.
     challengeAck(tcb, io, now);
     return;
   }
-  // RFC 793 behaviour: an in-window SYN is an error, reset the connection.
-  xmit(tcb, io, now, RST, tcb.sndNxt);
+  if (seqLt(seg.seq, tcb.rcvNxt)) {
+    // RFC 793 p. 71 resets only for a SYN "in the window". This segment was acceptable for what
+    // follows its SYN (e.g. a SYN+FIN at RCV.NXT-1), but the SYN itself lies in old sequence
+    // space, which step one trims ("only the new parts"): answer as for a segment outside the
+    // window, with an ACK. FreeBSD tests SEG.SEQ against the window the same way.
+    count(io, 'syn-below-window');
+    sendAck(tcb, io, now);
+    return;
+  }
+  // RFC 793 behaviour (p. 71, fourth): an in-window SYN is an error, "send a reset". RFC 793
+  // gives no form for it; we send <SEQ=SND.NXT><ACK=RCV.NXT><CTL=RST,ACK> (as BSD's tcp_drop),
+  // the form the FreeBSD suite's STANDARD branch expects: with its ACK it is acceptable to the
+  // peer in any state, SYN-SENT included (RFC 9293 §3.10.7.3 takes a RST only with an ACK).
+  xmit(tcb, io, now, RST | ACK, bareSeq(tcb));
   dropConn(tcb, io, 'ECONNRESET');
 }
 
@@ -288,9 +323,19 @@ function checkAck(tcb: Tcb, seg: TcpSegment, info: TcpOptionsInfo, io: Io, now: 
     tcb.highRxt = tcb.lostHigh = ack;
     established(tcb, io);
     if (tcb.cfg.keepAlive.enabled) tcb.timers.keepalive = now + tcb.cfg.keepAlive.idle;
+    // Text and FIN that came on the peer's SYN in SYN-SENT (RFC 9293 §3.10.7.3) are processed now.
+    if ((tcb.ooo.length > 0 || tcb.oooFin !== null) && releaseHeld(tcb, io, now)) processFin(tcb, io, now);
     return true;
   }
-  if (tcb.state === 'TIME-WAIT') return true;
+  if (tcb.state === 'TIME-WAIT') {
+    // RFC 9293 §3.10.7.4 fifth, TIME-WAIT: "The only thing that can arrive in this state is a
+    // retransmission of the remote FIN. Acknowledge it". We acknowledge whatever arrives except
+    // an exact duplicate of the last ACK (no text, SEG.SEQ = RCV.NXT, SEG.ACK = SND.NXT), as BSD's
+    // tcp_twcheck does: two ends in TIME-WAIT must not ACK each other's ACKs forever.
+    const dupAck = seg.payload.length === 0 && (seg.flags & FIN) === 0 && seg.seq === tcb.rcvNxt && ack === tcb.sndNxt;
+    if (!dupAck) tcb.ackNow = true;
+    return true;
+  }
   // RFC 5961 §5.2: acceptable iff SND.UNA - MAX.SND.WND =< SEG.ACK =< SND.NXT; else challenge ACK and drop.
   if (io.shared.config.rfc5961) {
     const low = (tcb.sndUna - Math.max(tcb.maxSndWnd, 1)) >>> 0;
@@ -338,13 +383,17 @@ function processTextAndFin(tcb: Tcb, seg: TcpSegment, io: Io, now: Ms): void {
   // Trim what lies before RCV.NXT (RFC 9293 §3.10.7.4 first: "segments ... trimmed").
   if (seqLt(seq, tcb.rcvNxt)) {
     const cut = seqDiff(tcb.rcvNxt, seq);
-    if (data.length > 0 && tcb.sackOk) tcb.dsack = [seq, (seq + Math.min(cut, data.length)) >>> 0];
+    if (data.length > 0 && tcb.sackOk) {
+      // RFC 2883 §4: the part below RCV.NXT is a duplicate; report it in an immediate ACK.
+      tcb.dsack = [seq, (seq + Math.min(cut, data.length)) >>> 0];
+      tcb.ackNow = true;
+    }
     data = cut >= data.length ? data.subarray(data.length) : data.subarray(cut);
     seq = tcb.rcvNxt;
   }
   if (finAt !== null && seqLt(finAt, tcb.rcvNxt)) finAt = null;
   // ...and what lies beyond the window (a FIN beyond it is dropped with the data).
-  const wndEnd = tcb.rcvAdv;
+  const wndEnd = acceptEdge(tcb);
   if (seqGt((seq + data.length) >>> 0, wndEnd)) {
     data = data.subarray(0, Math.max(0, seqDiff(wndEnd, seq)));
     finAt = null;
@@ -356,7 +405,7 @@ function processTextAndFin(tcb: Tcb, seg: TcpSegment, io: Io, now: Ms): void {
     if (data.length > 0 && takesData && tcb.rdShut) {
       // RFC 1122 §4.2.2.13 / RFC 9293 §3.10.4: data after close() is lost: tell the peer with a RST.
       count(io, 'data-after-close');
-      xmit(tcb, io, now, RST, tcb.sndNxt);
+      xmit(tcb, io, now, RST, bareSeq(tcb));
       dropConn(tcb, io, null);
       return;
     }

@@ -15,7 +15,7 @@ import { keyedHash32 } from '../crypto.ts';
 import { seqGt } from '../wire/seq.ts';
 import { ACK, RST, SYN, type TcpOptionsInfo, type TcpSegment } from '../wire/tcp.ts';
 import { count, type Io } from './output.ts';
-import { initialSeq, negotiate, ourShift, tsOffsetFor, updateMss } from './options.ts';
+import { initialSeq, negotiate, ourShift, roundBuffers, tsOffsetFor, updateMss } from './options.ts';
 import { sendSynAck, xmit } from './send.ts';
 import { newTcb, type Tcb } from './tcb.ts';
 
@@ -81,9 +81,11 @@ export function listenArrives(l: Listener, a: Arrival, seg: TcpSegment, info: Tc
   const secret = io.shared.secret;
   // first: an incoming RST is ignored.
   if (f & RST) return null;
+  // Every connection of the listener shares its config object until a set-option copies it
+  // (userSetOption): an idle TCB then holds a reference, not ~30 fields of its own.
   const fresh = (iss: number): Tcb => newTcb({
     id: a.id, localAddr: a.localAddr, localPort: a.localPort, remoteAddr: a.remoteAddr, remotePort: a.remotePort,
-    psum: a.psum, cfg: { ...l.cfg, keepAlive: { ...l.cfg.keepAlive } }, iss, tsOffset: tsOffsetFor(secret, a.id), listener: l.id, now,
+    psum: a.psum, cfg: l.cfg, iss, tsOffset: tsOffsetFor(secret, a.id), listener: l.id, now,
   });
   // second: an ACK. A SYN cookie, if cookies may have been sent; else <SEQ=SEG.ACK><CTL=RST>.
   if (f & ACK) {
@@ -168,6 +170,7 @@ function fromCookie(tcb: Tcb, seg: TcpSegment, info: TcpOptionsInfo, idx: number
     tcb.sackOk = cfg.sack && (bits & 0x10) !== 0;
   }
   updateMss(tcb);
+  roundBuffers(tcb);
   tcb.state = 'ESTABLISHED';
   tcb.sndWnd = seg.window * 2 ** tcb.sndShift;
   tcb.maxSndWnd = tcb.sndWnd;

@@ -62,17 +62,34 @@ export function negotiate(tcb: Tcb, o: TcpOptionsInfo, now: Ms): void {
     tcb.tsRecentAt = now;
   }
   updateMss(tcb);
+  roundBuffers(tcb);
+}
+
+/**
+ * cfg.sockBufRoundToMss: once the MSS is known, round the socket buffers up to a multiple of it
+ * (FreeBSD tcp_mss_update: min(peer's MSS, our MTU-derived MSS), before option overhead).
+ */
+export function roundBuffers(tcb: Tcb): void {
+  const cfg = tcb.cfg;
+  if (!cfg.sockBufRoundToMss) return;
+  const mss = Math.min(tcb.peerMss, tcb.advMss);
+  const up = (b: number) => (b > mss ? Math.ceil(b / mss) * mss : b);
+  const rcvBuf = up(cfg.rcvBuf), sndBuf = up(cfg.sndBuf);
+  // The config object may be shared (listener, stack default): give this socket its own copy.
+  if (rcvBuf !== cfg.rcvBuf || sndBuf !== cfg.sndBuf) tcb.cfg = { ...cfg, keepAlive: { ...cfg.keepAlive }, rcvBuf, sndBuf };
 }
 
 /**
  * Effective send MSS (RFC 6691 §3, RFC 9293 §3.7.1 "Eff.snd.MSS"): the peer's MSS and the path
- * MTU less headers, less the timestamp option that rides on every segment. Never below 64 bytes
- * (Linux clamps at 48 since CVE-2019-11479: a tiny peer MSS must not make us spray segments).
+ * MTU less headers, less the timestamp option that rides on every segment. A tiny peer MSS is
+ * raised to 64 bytes (Linux clamps at 48 since CVE-2019-11479: it must not make us spray
+ * segments), but never above what our own path MTU carries.
  */
 export function updateMss(tcb: Tcb): void {
   const fromPmtu = tcb.pmtu - headerOverhead(tcb.v6);
+  const ts = tcb.tsOk ? 12 : 0;
   const base = Math.min(tcb.peerMss, fromPmtu);
-  tcb.mss = Math.max(64, base - (tcb.tsOk ? 12 : 0));
+  tcb.mss = Math.max(1, Math.min(64, fromPmtu - ts), base - ts);
 }
 
 /** Options of our SYN (active open) or SYN|ACK (passive open; only what the peer offered). */
@@ -84,11 +101,17 @@ export function synOptions(tcb: Tcb, now: Ms, synAck: boolean): TcpOption[] {
   const shift = ourShift(cfg);
   const tsOpt = ts ? { tsval: tsNow(tcb, now), tsecr: synAck ? tcb.tsRecent : 0 } : null;
   if (cfg.optionLayout === 'freebsd') {
-    // FreeBSD's tcp_addoptions order: MSS, NOP+wscale, SACK-permitted, timestamps; EOL padding.
+    // FreeBSD's tcp_addoptions order: MSS, NOP+wscale, SACK-permitted, then NOPs until the
+    // timestamp option starts 2 bytes past a 4-byte boundary (so its 32-bit fields are aligned),
+    // timestamps; EOL padding to the 4-byte boundary.
     const opts: TcpOption[] = [{ kind: 'mss', mss: tcb.advMss }];
-    if (ws) opts.push({ kind: 'nop' }, { kind: 'wscale', shift });
-    if (sack) opts.push({ kind: 'sack-permitted' });
-    if (tsOpt !== null) opts.push({ kind: 'timestamp', tsval: tsOpt.tsval, tsecr: tsOpt.tsecr });
+    let len = 4;
+    if (ws) { opts.push({ kind: 'nop' }, { kind: 'wscale', shift }); len += 4; }
+    if (sack) { opts.push({ kind: 'sack-permitted' }); len += 2; }
+    if (tsOpt !== null) {
+      for (; len % 4 !== 2; len++) opts.push({ kind: 'nop' });
+      opts.push({ kind: 'timestamp', tsval: tsOpt.tsval, tsecr: tsOpt.tsecr });
+    }
     return opts;
   }
   return buildTcpOptions({ mss: tcb.advMss, wscale: ws ? shift : null, sackPermitted: sack, ts: tsOpt });

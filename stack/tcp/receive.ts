@@ -11,10 +11,31 @@ import type { Tcb } from './tcb.ts';
 export const rcvWnd = (tcb: Tcb): number => Math.max(0, seqDiff(tcb.rcvAdv, tcb.rcvNxt));
 
 /**
+ * The right edge of what we accept (RCV.NXT + RCV.WND for Table 6 and for trimming text). The
+ * largest edge ever offered (RFC 7323 §2.4: a segment in window for any ACK we sent is honoured)
+ * and, with the 'free-space' policy, the free receive buffer: RCV.WND is the space we are
+ * prepared to accept (RFC 9293 §3.8.6), of which the window field carries what it can express
+ * (65535 without scaling, RFC 7323 §2.1) and what receiver SWS avoidance lets us offer anew.
+ * BSD works the same way (rcv_wnd is the socket-buffer space, tcp_input). A passive open before
+ * its handshake completes (SYN-RECEIVED from LISTEN: only the SYN|ACK's window exists, RFC 7323
+ * §2.2; BSD's syncache has no socket buffer yet) and TIME-WAIT (no data is taken any more) use
+ * what we last offered.
+ */
+export function acceptEdge(tcb: Tcb): number {
+  const s = tcb.state;
+  if (tcb.cfg.rcvWndPolicy !== 'free-space' || (s === 'SYN-RECEIVED' && tcb.listener !== null) || s === 'TIME-WAIT') return tcb.rcvAdv;
+  const bufEdge = (tcb.rcvNxt + Math.max(0, tcb.cfg.rcvBuf - tcb.rcvQLen)) >>> 0;
+  return seqGt(bufEdge, tcb.rcvAdv) ? bufEdge : tcb.rcvAdv;
+}
+
+/** RCV.WND for acceptability: acceptEdge minus RCV.NXT. */
+export const acceptWnd = (tcb: Tcb): number => Math.max(0, seqDiff(acceptEdge(tcb), tcb.rcvNxt));
+
+/**
  * RFC 9293 §3.10.7.4 first, Table 6: is a segment of `len` sequence numbers at `seq` acceptable?
  */
 export function acceptable(tcb: Tcb, seq: number, len: number): boolean {
-  const wnd = rcvWnd(tcb);
+  const wnd = acceptWnd(tcb);
   const end = (tcb.rcvNxt + wnd) >>> 0;
   if (len === 0) return wnd === 0 ? seq === tcb.rcvNxt : seqInRange(seq, tcb.rcvNxt, end);
   if (wnd === 0) return false;
@@ -30,35 +51,53 @@ function freeWindow(tcb: Tcb): number {
  * The window field for an outgoing segment (scaled, RFC 7323 §2.3), updating rcvAdv.
  * - The window offered is the free receive buffer: rcvBuf minus unread in-order data (out-of-order
  *   data already sits inside the offered window).
- * - Receiver SWS avoidance (RFC 9293 §3.8.6.2.2): the right edge only moves when it can move by
- *   at least min(rcvBuf/2, MSS).
- * - The right edge never moves left (§3.8.6.2.2 "shrinking the window" is strongly discouraged;
- *   RFC 7323 §2.4 rounding): the scaled value is rounded up to cover the previous edge.
+ * - Receiver SWS avoidance (RFC 9293 §3.8.6.2.2 / RFC 1122 §4.2.3.3 MUST-39: an algorithm is
+ *   required, the one given is "suggested"), by cfg.rcvWndPolicy:
+ *   'free-space' (Linux __tcp_select_window, BSD tcp_output): offer the free space, but offer no
+ *   new window while it is below min(rcvBuf/4, MSS), so the peer is never invited to send a
+ *   runt; 'right-edge' (RFC 9293's suggestion, Fr = 1/2): the right edge only moves when it can
+ *   move by at least min(rcvBuf/2, MSS).
+ * - The right edge is not moved left (§3.8.6.2.2: "shrinking the window" is strongly discouraged)
+ *   except by the rounding of window scaling: the scaled field is rounded DOWN, so the offered
+ *   edge never lies beyond the free buffer. RFC 7323 §2.4 names this retraction (Appendix F:
+ *   rounding up instead is "beyond buffer") and requires the receiver to honor any segment that
+ *   would have been in window for any ACK it sent: rcvAdv keeps the largest edge ever offered
+ *   and acceptability is judged against it. Rounding up let every small segment push the edge a
+ *   few bytes past the buffer, and the overrun accumulated.
  */
 export function windowField(tcb: Tcb): number {
   const buf = tcb.cfg.rcvBuf;
   const free = freeWindow(tcb);
   const cur = rcvWnd(tcb);
   let wnd = free;
-  if (wnd > cur && wnd - cur < Math.min(buf / 2, tcb.advMss)) wnd = cur;
+  if (tcb.cfg.rcvWndPolicy === 'right-edge') {
+    if (wnd > cur && wnd - cur < Math.min(buf / 2, tcb.advMss)) wnd = cur;
+  } else if (wnd < Math.min(buf / 4, tcb.advMss)) {
+    wnd = 0;
+  }
   if (wnd < cur) wnd = cur;
   const unit = 2 ** tcb.rcvShift;
-  let field = Math.min(65535, Math.floor(wnd / unit));
-  if (field * unit < cur) field = Math.min(65535, Math.ceil(cur / unit));
+  const field = Math.min(65535, Math.floor(wnd / unit));
   const adv = (tcb.rcvNxt + field * unit) >>> 0;
   if (seqGt(adv, tcb.rcvAdv)) tcb.rcvAdv = adv;
   return field;
 }
 
 /**
- * Should reading data send a window update now? Only when the window has at least doubled
- * (Linux __tcp_cleanup_rbuf) and grown by what receiver SWS avoidance requires (RFC 9293
- * §3.8.6.2.2: min(rcvBuf/2, MSS)); otherwise the next ACK carries the larger window.
+ * Should reading data send a window update now? The right edge must be able to move by what
+ * receiver SWS avoidance requires (RFC 9293 §3.8.6.2.2: min(rcvBuf/2, MSS)), and by enough that
+ * a pure ACK is worth it; otherwise the next ACK carries the larger window.
+ * - 'free-space' (BSD tcp_output): the edge moves by at least 2 MSS and a quarter of the buffer
+ *   (or the buffer is small, or the window was nearly closed), or by half the buffer.
+ * - 'right-edge' (Linux __tcp_cleanup_rbuf): the window at least doubles.
  */
 export function windowUpdateDue(tcb: Tcb): boolean {
   const free = freeWindow(tcb);
   const cur = rcvWnd(tcb);
-  return free >= 2 * cur && free - cur >= Math.min(tcb.cfg.rcvBuf / 2, tcb.advMss);
+  const adv = free - cur, buf = tcb.cfg.rcvBuf, mss = tcb.advMss;
+  if (adv < Math.min(buf / 2, mss)) return false;
+  if (tcb.cfg.rcvWndPolicy === 'right-edge') return free >= 2 * cur;
+  return (adv >= 2 * mss && (adv >= buf / 4 || free <= buf / 8 || buf <= 8 * mss)) || 2 * adv >= buf;
 }
 
 /**
@@ -139,6 +178,25 @@ function oooInsert(tcb: Tcb, seq: number, data: Uint8Array): number {
   return added;
 }
 
+/**
+ * RFC 2883 §4: the first duplicate contiguous sequence that [seq, end) repeats from the
+ * reassembly queue (adjacent queued segments count as one sequence), or null.
+ */
+function firstDup(tcb: Tcb, seq: number, end: number): number[] | null {
+  const q = tcb.ooo;
+  for (let i = 0; i < q.length; i++) {
+    const e = q[i]!;
+    let r = (e.seq + e.data.length) >>> 0;
+    if (seqLe(r, seq)) continue;
+    if (seqGe(e.seq, end)) return null;
+    const l = seqGt(e.seq, seq) ? e.seq : seq;
+    // Extend over queued segments that continue it without a gap.
+    for (let j = i + 1; j < q.length && q[j]!.seq === r && seqLt(r, end); j++) r = (q[j]!.seq + q[j]!.data.length) >>> 0;
+    return [l, seqLt(r, end) ? r : end];
+  }
+  return null;
+}
+
 /** Move reassembly-queue data that has become in-order into the receive queue. */
 function oooPull(tcb: Tcb): void {
   const q = tcb.ooo;
@@ -167,6 +225,16 @@ function oooPull(tcb: Tcb): void {
  */
 export function receiveData(tcb: Tcb, io: Io, now: Ms, seq: number, data: Uint8Array, finAt: number | null): boolean {
   const len = data.length;
+  // RFC 2883 §4: report the first part of this segment we already hold in the reassembly queue
+  // as a D-SACK block (unless a part below RCV.NXT, which comes first, is already reported).
+  if (len > 0 && tcb.sackOk && tcb.dsack === null && tcb.ooo.length > 0) {
+    const dup = firstDup(tcb, seq, (seq + len) >>> 0);
+    if (dup !== null) {
+      tcb.dsack = dup;
+      // RFC 2883 §4 (1): a D-SACK reports the most recent packet, so its ACK goes out now.
+      tcb.ackNow = true;
+    }
+  }
   if (seq === tcb.rcvNxt) {
     if (len > 0) {
       tcb.rcvQ.push(data.slice());
@@ -188,8 +256,7 @@ export function receiveData(tcb: Tcb, io: Io, now: Ms, seq: number, data: Uint8A
   }
   // Out of order (seq > RCV.NXT): hold it and send an immediate duplicate ACK (RFC 5681 §4.2, RFC 2018 §4).
   if (len > 0) {
-    const added = oooInsert(tcb, seq, data);
-    if (added === 0 && tcb.dsack === null) tcb.dsack = [seq, (seq + len) >>> 0];
+    oooInsert(tcb, seq, data);
     tcb.sackRecent.unshift(seq);
     if (tcb.sackRecent.length > 4) tcb.sackRecent.length = 4;
   }
@@ -198,9 +265,35 @@ export function receiveData(tcb: Tcb, io: Io, now: Ms, seq: number, data: Uint8A
   return false;
 }
 
+/**
+ * RFC 9293 §3.10.7.3: text and FIN on the SYN that moves SYN-SENT to SYN-RECEIVED (simultaneous
+ * open) are queued "for processing after the ESTABLISHED state has been reached". They wait in the
+ * reassembly queue; `data` is already trimmed to the window of our SYN|ACK.
+ */
+export function holdUntilEstablished(tcb: Tcb, seq: number, data: Uint8Array, finAt: number | null): void {
+  if (data.length > 0) oooInsert(tcb, seq, data);
+  if (finAt !== null) tcb.oooFin = finAt;
+}
+
+/** ESTABLISHED reached: deliver what holdUntilEstablished kept. True when the peer's FIN is now in order. */
+export function releaseHeld(tcb: Tcb, io: Io, now: Ms): boolean {
+  const first = tcb.ooo[0];
+  if (first !== undefined && first.seq === tcb.rcvNxt) {
+    const before = tcb.rcvNxt;
+    oooPull(tcb);
+    tcb.ackPending += seqDiff(tcb.rcvNxt, before);
+    if (tcb.app === 'open') emitEvent(io, { type: 'readable', id: tcb.id });
+    ackDecision(tcb, now);
+  }
+  if (tcb.oooFin !== null && tcb.oooFin === tcb.rcvNxt) { tcb.oooFin = null; return true; }
+  return false;
+}
+
 /** Delayed ACK (RFC 9293 §3.8.6.3, RFC 5681 §4.2): every `ackEvery` full-sized segments, else within delayedAckMs. */
 export function ackDecision(tcb: Tcb, now: Ms): void {
   if (tcb.ackNow) return;
   if (!tcb.cfg.delayedAck || tcb.ackPending >= tcb.cfg.ackEvery * tcb.rcvMss) { tcb.ackNow = true; return; }
+  // cfg.delAckSegments: a delayed ACK already pending means this is the second segment since the last ACK.
+  if (tcb.cfg.delAckSegments && tcb.timers.delack !== null) { tcb.ackNow = true; return; }
   if (tcb.timers.delack === null) tcb.timers.delack = now + tcb.cfg.delayedAckMs;
 }

@@ -26,6 +26,11 @@ export function clampRto(tcb: Tcb, rto: Ms): Ms {
   return Math.min(tcb.cfg.maxRto, Math.max(tcb.cfg.minRto, Math.ceil(rto)));
 }
 
+/** The retransmission timer's duration: the RTO, plus cfg.rtoSlop once it has been measured or backed off (FreeBSD's TCPT_RANGESET). */
+export function rtxTimeout(tcb: Tcb): Ms {
+  return tcb.rto + (tcb.srtt !== null || tcb.retries > 0 ? tcb.cfg.rtoSlop : 0);
+}
+
 /** RFC 6298 §5.5: back the timer off (double the RTO, capped). */
 export function backoffRto(tcb: Tcb): void {
   tcb.rto = Math.min(tcb.cfg.maxRto, tcb.rto * 2);

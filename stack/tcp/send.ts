@@ -20,8 +20,8 @@ import { ccOnAck, ccOnLoss } from './cc/index.ts';
 import { buildSegment, count, emitEvent, segment, type Io } from './output.ts';
 import { segOptions, synOptions, tsNow } from './options.ts';
 import { sackBlocks, windowField } from './receive.ts';
-import { baseRto, rttSample } from './rtt.ts';
-import { sndQDrop, sndQRead, type Tcb } from './tcb.ts';
+import { baseRto, rttSample, rtxTimeout } from './rtt.ts';
+import { sndQDrop, sndQRead, synchronized, type Tcb } from './tcb.ts';
 
 const EMPTY = new Uint8Array(0);
 
@@ -55,9 +55,18 @@ export function xmit(tcb: Tcb, io: Io, now: Ms, flags: number, seq: number, payl
   count(io, 'tcp-out');
 }
 
+/**
+ * SEQ for a segment that carries no data (ACK, RST): RFC 9293's SND.NXT. Our sndNxt is the
+ * highest sequence number sent (BSD's snd_max), which a zero-window probe takes one past the
+ * peer's closed window; a receiver at RCV.WND = 0 accepts only SEG.SEQ = RCV.NXT (Table 6), so
+ * an ACK sent from there would be dropped unread. While the peer's window is zero we use
+ * SND.UNA, as BSD pulls snd_nxt back into the closed window (tcp_output).
+ */
+export const bareSeq = (tcb: Tcb): number => (tcb.sndWnd === 0 && synchronized(tcb.state) ? tcb.sndUna : tcb.sndNxt);
+
 /** <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>: the ACK RFC 9293 §3.10.7.4 sends everywhere. */
 export function sendAck(tcb: Tcb, io: Io, now: Ms): void {
-  xmit(tcb, io, now, ACK, tcb.sndNxt);
+  xmit(tcb, io, now, ACK, bareSeq(tcb));
 }
 
 /** RFC 5961 §7: a challenge ACK, rate limited stack-wide per second. */
@@ -348,7 +357,7 @@ export function armTimers(tcb: Tcb, now: Ms): void {
   }
   if (t.persist !== null) { t.rtx = null; return; }
   if (!outstanding) t.rtx = null;
-  else if (t.rtx === null) t.rtx = now + tcb.rto;
+  else if (t.rtx === null) t.rtx = now + rtxTimeout(tcb);
 }
 
 /** Persist interval: RTO-based, backed off exponentially, within [persistMin, persistMax] (RFC 9293 §3.8.6.1 SHLD-29/30). */
@@ -409,8 +418,15 @@ export function onAck(tcb: Tcb, seg: TcpSegment, info: TcpOptionsInfo, io: Io, n
   if (advances) newAck(tcb, ack, info, io, now);
   else if (dup) dupAck(tcb, io, newlySacked);
 
-  // RFC 9293 §3.10.7.4 fifth: update the send window from a segment not older than the last update.
-  if (seqLt(tcb.sndWl1, seg.seq) || (tcb.sndWl1 === seg.seq && seqLe(tcb.sndWl2, ack))) {
+  // RFC 9293 §3.10.7.4 fifth: update the send window from a segment not older than the last
+  // update. "Older" is judged by SEG.ACK first, then SEG.SEQ: an ACK that advances SND.UNA
+  // always updates it, whatever its SEQ (as Linux's tcp_may_update_window). The usable window
+  // is SND.UNA + SND.WND - SND.NXT, so moving SND.UNA while keeping an older SND.WND slides the
+  // right edge past what the peer offered: a retransmitted segment of the peer (SEG.SEQ <
+  // SND.WL1) carrying a newer ACK made us send beyond the window that way (RFC 7323 §2.4 (3):
+  // new data MUST be within the window announced by the most recent ACK). SND.WL2 is SND.UNA
+  // here, so SEG.ACK < SND.WL2 is an old duplicate, which RFC 9293 ignores.
+  if (seqGt(ack, tcb.sndWl2) || (ack === tcb.sndWl2 && seqGe(seg.seq, tcb.sndWl1))) {
     tcb.sndWnd = wnd;
     tcb.sndWl1 = seg.seq;
     tcb.sndWl2 = ack;
@@ -438,7 +454,7 @@ function newAck(tcb: Tcb, ack: number, info: TcpOptionsInfo, io: Io, now: Ms): v
   tcb.retries = 0;
   tcb.firstRtxAt = null;
   // RFC 6298 §5.2/§5.3: stop the timer when all is acknowledged, else restart it.
-  tcb.timers.rtx = tcb.sndUna === tcb.sndNxt ? null : now + tcb.rto;
+  tcb.timers.rtx = tcb.sndUna === tcb.sndNxt ? null : now + rtxTimeout(tcb);
   const cc = tcb.cc;
   if (tcb.inRecovery) {
     if (seqGe(ack, tcb.recover)) {

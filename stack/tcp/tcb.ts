@@ -59,6 +59,10 @@ export interface Tcb {
   rdShut: boolean;
   /** Application called shutdown()/close(): no more sends; FIN follows the queued data. */
   wrShut: boolean;
+  /**
+   * Per-socket settings. Shared by reference with the listener (and its other connections) or
+   * the stack default until a set-option gives this socket its own copy: never mutate in place.
+   */
   cfg: TcpSocketConfig;
 
   // Send sequence variables (RFC 9293 §3.3.1)
@@ -185,10 +189,14 @@ export interface TcbInit {
 /** IP + TCP header bytes of this connection's segments without options. */
 export const headerOverhead = (v6: boolean): number => (v6 ? 40 : 20) + 20;
 
-/** Largest MSS we advertise: MTU less IP and TCP headers (RFC 9293 §3.7.1, RFC 6691), capped by cfg.mss. */
+/**
+ * The MSS we advertise: MTU less the fixed IP and TCP headers (RFC 9293 §3.7.1 "equal to the
+ * effective MTU minus the fixed IP and TCP headers", RFC 6691), capped by cfg.mss. No floor: on a
+ * tiny link (IPv4 allows an MTU of 68) a larger value would invite packets the link cannot carry.
+ */
 export function advertisedMss(cfg: TcpSocketConfig, v6: boolean): number {
   const fromMtu = cfg.mtu - headerOverhead(v6);
-  return Math.max(64, cfg.mss === null ? fromMtu : Math.min(cfg.mss, fromMtu));
+  return Math.max(1, cfg.mss === null ? fromMtu : Math.min(cfg.mss, fromMtu));
 }
 
 /** Smallest window shift whose 16-bit window covers `buf` (RFC 7323 §2.3, at most 14). */

@@ -7,7 +7,7 @@ import { ACK } from '../wire/tcp.ts';
 import { dropConn } from './arrive.ts';
 import { ccOnRto } from './cc/index.ts';
 import { count, type Io } from './output.ts';
-import { backoffRto } from './rtt.ts';
+import { backoffRto, rtxTimeout } from './rtt.ts';
 import { clearScoreboard, markAllLost, onPersist, output, sendSyn, sendSynAck, xmit } from './send.ts';
 import { tcbDeadline, type Tcb } from './tcb.ts';
 
@@ -50,7 +50,7 @@ function onRtxTimeout(tcb: Tcb, io: Io, now: Ms): boolean {
     backoffRto(tcb);
     count(io, 'syn-rxt');
     sendSyn(tcb, io, now);
-    tcb.timers.rtx = now + tcb.rto;
+    tcb.timers.rtx = now + rtxTimeout(tcb);
     return true;
   }
   if (tcb.state === 'SYN-RECEIVED') {
@@ -64,7 +64,7 @@ function onRtxTimeout(tcb: Tcb, io: Io, now: Ms): boolean {
     backoffRto(tcb);
     count(io, 'synack-rxt');
     sendSynAck(tcb, io, now);
-    tcb.timers.rtx = now + tcb.rto;
+    tcb.timers.rtx = now + rtxTimeout(tcb);
     return true;
   }
   if (tcb.sndNxt === tcb.sndUna) return true;

@@ -6,7 +6,7 @@ import { dropConn } from './arrive.ts';
 import { count, emitEvent, type Io } from './output.ts';
 import { updateMss } from './options.ts';
 import { windowUpdateDue } from './receive.ts';
-import { dataEnd, output, sendAck, xmit } from './send.ts';
+import { bareSeq, dataEnd, output, sendAck, xmit } from './send.ts';
 import { rcvQTake, sndQAppend, synchronized, type Tcb } from './tcb.ts';
 
 /** RFC 9293 §3.10.2 SEND: queue up to the free send buffer. */
@@ -94,7 +94,7 @@ export function userClose(tcb: Tcb, io: Io, now: Ms): VoidResult {
   }
   if (tcb.rcvQLen > 0) {
     count(io, 'close-unread-rst');
-    xmit(tcb, io, now, RST, tcb.sndNxt);
+    xmit(tcb, io, now, RST, bareSeq(tcb));
     dropConn(tcb, io, null);
     return { ok: true };
   }
@@ -106,7 +106,7 @@ export function userAbort(tcb: Tcb, io: Io, now: Ms): VoidResult {
   tcb.app = 'closed';
   const s = tcb.state;
   if (s === 'SYN-RECEIVED' || s === 'ESTABLISHED' || s === 'FIN-WAIT-1' || s === 'FIN-WAIT-2' || s === 'CLOSE-WAIT') {
-    xmit(tcb, io, now, RST, tcb.sndNxt);
+    xmit(tcb, io, now, RST, bareSeq(tcb));
     count(io, 'abort-rst');
   }
   dropConn(tcb, io, null);
@@ -115,7 +115,10 @@ export function userAbort(tcb: Tcb, io: Io, now: Ms): VoidResult {
 
 /** Change per-socket settings; buffer changes take effect on the next window/queue decision. */
 export function userSetOption(tcb: Tcb, io: Io, now: Ms, o: Partial<TcpSocketConfig>): VoidResult {
-  const cfg = tcb.cfg;
+  // Copy on write: the config object may be shared with the listener and its other connections
+  // (or the stack default), so this socket's change must not reach them.
+  const cfg: TcpSocketConfig = { ...tcb.cfg, keepAlive: { ...tcb.cfg.keepAlive } };
+  tcb.cfg = cfg;
   for (const k of Object.keys(o) as (keyof TcpSocketConfig)[]) {
     const v = o[k];
     if (v === undefined) continue;

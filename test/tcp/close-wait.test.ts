@@ -46,8 +46,8 @@ test('LAST-ACK: FIN retransmitted at RTO', () => {
   lastAck().at(200).tick().recv({ flags: ACK | FIN, seq: 1, ack: 2 }).at(600).tick().recv({ flags: ACK | FIN, seq: 1, ack: 2 });
 });
 
-test('LAST-ACK: RST closes without error', () => {
-  lastAck().send({ flags: RST, seq: 2 }).recv().expectState('CLOSED').expectEvents('closed');
+test('LAST-ACK: RST closes; our FIN was never acknowledged, so the application hears ECONNRESET (Linux, FreeBSD)', () => {
+  lastAck().send({ flags: RST, seq: 2 }).recv().expectState('CLOSED').expectEvents('error:ECONNRESET', 'closed');
 });
 
 test('LAST-ACK: ACK not covering the FIN keeps LAST-ACK', () => {
@@ -66,8 +66,8 @@ test('CLOSING: retransmitted peer FIN is ACKed', () => {
   closing().send({ flags: FIN | ACK, seq: 1, ack: 1 }).recv({ flags: ACK, seq: 2, ack: 2 }).expectState('CLOSING');
 });
 
-test('CLOSING: RST closes', () => {
-  closing().send({ flags: RST, seq: 2 }).recv().expectState('CLOSED');
+test('CLOSING: RST closes; the application hears ECONNRESET (our FIN was never acknowledged)', () => {
+  closing().send({ flags: RST, seq: 2 }).recv().expectState('CLOSED').expectEvents('error:ECONNRESET', 'closed');
 });
 
 test.run();

@@ -180,13 +180,28 @@ test('ESTABLISHED: the advertised window shrinks with unread data; recv sends a 
     .read().recv({ flags: ACK, seq: 1, ack: 4001, win: 4000 });
 });
 
-test('ESTABLISHED: receiver SWS avoidance: a small read does not advertise a small window increase', () => {
-  established({ tcp: { ...PLAIN.tcp, rcvBuf: 8000 } })
+test('ESTABLISHED: receiver SWS avoidance (right-edge policy): a small read does not advertise a small window increase', () => {
+  established({ tcp: { ...PLAIN.tcp, rcvBuf: 8000, rcvWndPolicy: 'right-edge' } })
     .send({ flags: ACK, seq: 1, ack: 1, data: 1460 }).drain()
     .send({ flags: ACK, seq: 1461, ack: 1, data: 1460 }).drain()
     .read(100)
     .send({ flags: ACK, seq: 2921, ack: 1, data: 10 })
     .recv({ flags: ACK, seq: 1, ack: 2931, win: 5070 });
+});
+
+test('ESTABLISHED: receiver SWS avoidance (free-space policy, default): the free buffer is offered, never a window below min(rcvBuf/4, MSS)', () => {
+  established({ tcp: { ...PLAIN.tcp, rcvBuf: 8000 } })
+    .send({ flags: ACK, seq: 1, ack: 1, data: 1460 }).recv({ flags: ACK, seq: 1, ack: 1461, win: 6540 })
+    .read(100)
+    .send({ flags: ACK, seq: 1461, ack: 1, data: 10 }).recv({ flags: ACK, seq: 1, ack: 1471, win: 6630 });
+  established({ tcp: { ...PLAIN.tcp, rcvBuf: 4000 } })
+    .send({ flags: ACK, seq: 1, ack: 1, data: 2000 }).recv({ flags: ACK, seq: 1, ack: 2001, win: 2000 })
+    // 500 bytes free: below min(1000, 1460), so only the rest of the earlier offer stands.
+    .send({ flags: ACK, seq: 2001, ack: 1, data: 1500 }).recv({ flags: ACK, seq: 1, ack: 3501, win: 500 })
+    .read(200)
+    .send({ flags: ACK, seq: 3501, ack: 1, data: 1 }).recv({ flags: ACK, seq: 1, ack: 3502, win: 499 })
+    .read(1000)
+    .send({ flags: ACK, seq: 3502, ack: 1, data: 1 }).recv({ flags: ACK, seq: 1, ack: 3503, win: 1698 });
 });
 
 test('ESTABLISHED: close() with unread data sends RST (RFC 2525 §2.17)', () => {
@@ -238,6 +253,16 @@ test('close() with everything read: FIN, orphaned connection finishes on its own
     .send({ flags: ACK | FIN, seq: 1, ack: 2 }).recv({ flags: ACK, seq: 2, ack: 2 }).expectState('TIME-WAIT')
     .expectEvents()
     .at(60_000).tick().expectState('GONE');
+});
+
+test('ESTABLISHED: delAckSegments: every second segment is ACKed at once whatever its size (FreeBSD)', () => {
+  established({ tcp: { ...DELACK.tcp, delAckSegments: true } })
+    .send({ flags: ACK, seq: 1, ack: 1, data: 10 }).recv()
+    .send({ flags: ACK, seq: 11, ack: 1, data: 10 }).recv({ flags: ACK, seq: 1, ack: 21 });
+  established(DELACK)
+    .send({ flags: ACK, seq: 1, ack: 1, data: 10 }).recv()
+    .send({ flags: ACK, seq: 11, ack: 1, data: 10 }).recv()
+    .at(40).tick().recv({ flags: ACK, seq: 1, ack: 21 });
 });
 
 test.run();

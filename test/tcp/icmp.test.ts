@@ -68,4 +68,10 @@ test('ICMP for an unknown connection is ignored', () => {
   assert.is(p.st.counters['icmp-no-conn'], 1);
 });
 
+test('ICMP port unreachable in SYN-SENT with icmpHardErrors off is only a soft error', () => {
+  const p = synSent({ ...PLAIN, stack: { icmpHardErrors: false } });
+  p.step({ type: 'packet', data: unreach(3, 0, RPORT, LPORT, p.liss!) });
+  p.expectState('SYN-SENT').expectEvents();
+});
+
 test.run();

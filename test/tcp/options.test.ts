@@ -80,4 +80,20 @@ test('window scale: a shift above 14 is used as 14 (RFC 7323 §2.3)', () => {
   assert.is(Object.values(p.st.tcp)[0]!.sndShift, 14);
 });
 
+test('MSS: the advertised MSS is MTU - 40 even on a tiny link (RFC 9293 §3.7.1), and we send no larger segments', () => {
+  const p = peer({ tcp: { timestamps: false, mtu: 72 } }).connect().check((q) => {
+    const syn = q.pending[0]!;
+    assert.equal(syn.options[0], { kind: 'mss', mss: 32 });
+  });
+  p.drain().send({ flags: SYN | ACK, seq: 0, ack: 1, opts: [{ kind: 'mss', mss: 1460 }] });
+  assert.is(p.tcb().mss, 32);
+});
+
+test('FreeBSD option layout: without SACK the timestamp option is aligned by two NOPs (<mss,nop,wscale,nop,nop,TS>)', () => {
+  const p = peer({ tcp: { optionLayout: 'freebsd', sack: false } }).connect();
+  assert.equal(p.pending[0]!.options.map((o) => o.kind), ['mss', 'nop', 'wscale', 'nop', 'nop', 'timestamp']);
+  const q = peer({ tcp: { optionLayout: 'freebsd', sack: false, wscale: false } }).connect();
+  assert.equal(q.pending[0]!.options.map((o) => o.kind), ['mss', 'nop', 'nop', 'timestamp']);
+});
+
 test.run();

@@ -1,7 +1,7 @@
 // SYN-SENT (RFC 9293 §3.10.7.3) and active open.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ACK, PLAIN, PSH, RST, SYN, peer, synSent } from './peer.ts';
+import { ACK, FIN, PLAIN, PSH, RST, SYN, peer, synSent } from './peer.ts';
 
 const SYNOPTS = { opts: [{ kind: 'mss', mss: 1460 }, { kind: 'nop' }, { kind: 'nop' }, { kind: 'sack-permitted' }] as never };
 
@@ -94,6 +94,28 @@ test('SYN-SENT: window scaling and timestamps negotiated from the SYN|ACK', () =
       assert.is(t.sndWnd, 1000, 'the SYN|ACK window is not scaled (RFC 7323 §2.2)');
       assert.is(t.mss, 1448, 'MSS less the timestamp option');
     });
+});
+
+test('SYN-SENT: text and FIN on a simultaneous-open SYN wait until ESTABLISHED (RFC 9293 §3.10.7.3)', () => {
+  const p = synSent()
+    .send({ flags: SYN | FIN, seq: 0, data: 'abc', opts: [{ kind: 'mss', mss: 1460 }, { kind: 'sack-permitted' }] })
+    // The SYN|ACK acknowledges the SYN only: the text is queued, not yet received.
+    .recv({ flags: SYN | ACK, seq: 0, ack: 1, ...SYNOPTS })
+    .expectState('SYN-RECEIVED')
+    .read();
+  assert.equal((p.result as { data: Uint8Array }).data, new Uint8Array(0));
+  p.send({ flags: ACK, seq: 5, ack: 1 })
+    .expectState('CLOSE-WAIT')
+    .recv({ flags: ACK, seq: 1, ack: 5 })
+    .read().check((q) => assert.equal(q.result, { ok: true, data: new TextEncoder().encode('abc'), eof: true }));
+});
+
+test('SYN-SENT: rtoSlop is added to every SYN timeout but the first (FreeBSD rexmit_slop)', () => {
+  peer({ tcp: { ...PLAIN.tcp, rtoSlop: 200 } }).connect().drain()
+    .at(1000).tick().recv({ flags: SYN, seq: 0, ...SYNOPTS })
+    .at(3199).tick().recv()
+    .at(3200).tick().recv({ flags: SYN, seq: 0, ...SYNOPTS })
+    .at(7400).tick().recv({ flags: SYN, seq: 0, ...SYNOPTS });
 });
 
 test.run();

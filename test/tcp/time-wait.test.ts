@@ -49,4 +49,11 @@ test('TIME-WAIT: reached by the active closer after a half-close of an active op
   assert.is(p.tcb().timers.close, 60_000);
 });
 
+test('TIME-WAIT: an exact duplicate of the last ACK is not answered; any other segment is (RFC 9293 fifth step)', () => {
+  timeWait()
+    .send({ flags: ACK, seq: 2, ack: 2 }).recv()
+    .send({ flags: ACK, seq: 3, ack: 2 }).recv({ flags: ACK, seq: 2, ack: 2 })
+    .expectState('TIME-WAIT');
+});
+
 test.run();
