@@ -128,6 +128,45 @@ export interface TcpSocketConfig {
    * for the RTO; a larger one is always allowed. 0 by default.
    */
   rtoSlop: Ms;
+  /**
+   * While our FIN is sent and unacknowledged (and everything before it acknowledged), an ACK the
+   * transmit loop owes repeats the FIN: <SEQ=FIN's><CTL=FIN,ACK> in place of a bare ACK at
+   * SND.NXT (BSD tcp_output backs snd_nxt up onto an unacknowledged FIN). The FIN is a copy of
+   * unacknowledged sequence space, which a receiver trims and acknowledges like any duplicate
+   * (RFC 9293 §3.10.7.4); RFC 9293 Figure 13 shows a bare ACK. Challenge ACKs (RFC 5961 §7) stay
+   * bare. For the freebsd packetdrill profile; off by default.
+   */
+  ackRepeatsFin: boolean;
+  /**
+   * Connection-establishment timeout (ms): an active open that has not reached ESTABLISHED this
+   * long after connect fails with ETIMEDOUT (BSD TCP_KEEPINIT). RFC 1122 §4.2.3.5 wants SYN
+   * retransmission to go on for at least 3 minutes by default, "the application can close the
+   * connection (i.e., give up on the open attempt) sooner"; null: only synRetries bounds it.
+   */
+  connectTimeout: Ms | null;
+  /**
+   * Send no TCP options at all (BSD TCP_NOOPT): SYNs carry no MSS, window-scale, SACK-permitted or
+   * timestamp option, so none is negotiated and the peer assumes an MSS of 536 (IPv4) / 1220 (IPv6).
+   * RFC 9293 §3.7.1 SHLD-5 asks for the MSS option; this is for applications that opt out.
+   */
+  noOptions: boolean;
+  /** TTL (IPv4) / Hop Limit (IPv6) of this socket's packets (IP_TTL / IPV6_UNICAST_HOPS); null: StackConfig.ttl. */
+  ttl: number | null;
+  /**
+   * IPv4 TOS / IPv6 Traffic Class byte of this socket's packets (IP_TOS / IPV6_TCLASS): the DSCP in
+   * the upper 6 bits (RFC 2474). The low 2 bits, the ECN field, are set by ECN (RFC 3168 §5) only.
+   */
+  tos: number;
+  /**
+   * Explicit Congestion Notification (RFC 3168): 'off'; 'accept' (use it when the peer's SYN asks
+   * for it, never ask); 'on' (also send ECN-setup SYNs). Linux and FreeBSD default to 'accept'.
+   */
+  ecn: 'off' | 'accept' | 'on';
+  /**
+   * Retransmissions of an ECN-setup SYN before the SYN is resent without ECE|CWR (RFC 3168 §6.1.1.1
+   * MAY: a middlebox may drop ECN-setup SYNs). FreeBSD net.inet.tcp.ecn.maxretries (1).
+   */
+  ecnSynRetries: number;
 }
 
 /** Settings of the whole stack. */

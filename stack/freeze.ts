@@ -19,6 +19,8 @@
 // - thawConn / thawListener undo a freeze in place (a migration that was called off).
 // - takeHeld drains the packets held so far (to forward them to where the connection went);
 //   releaseConn / releaseListener forget a frozen entry once the connection lives elsewhere.
+// - reserve makes the destination hold packets for a connection (or listener) still in transit,
+//   so the route may switch before the snapshot arrives; the import replays them.
 //
 // Nothing here emits packets. Replaying held packets is an ordinary `stackStep` with
 // `{ type: 'packet' }` per packet, made by the caller after the install.
@@ -30,6 +32,11 @@ import { prune, schedule, unschedule } from './deadlines.ts';
 import { connKey, listenerKey, peekPorts } from './demux.ts';
 import { addrSum } from './wire/addr-write.ts';
 import { canonicalIp } from './wire/addr.ts';
+import type { Assoc } from './sctp/assoc.ts';
+import type { AssocId, SctpAppEvent, SctpEncap } from './sctp/events.ts';
+import { indexAssoc, unindexAssoc } from './sctp/init.ts';
+import { remoteKey, type SctpStackState } from './sctp/state.ts';
+import { refreshDeadline, shiftAssocTimes } from './sctp/timers.ts';
 
 /** Packets held for a frozen entry (raw IP packets, owned copies, oldest first). */
 export interface Held {
@@ -57,7 +64,12 @@ export interface FrozenListener extends Held {
 export interface FrozenTable {
   conns: Record<ConnId, FrozenConn>;
   listeners: Record<ListenerId, FrozenListener>;
-  /** Number of entries in conns + listeners (the packet path checks this one number). */
+  /**
+   * Connections or listeners on their way here (reserveConn): packets for them are held until
+   * the import arrives, so the route may switch before the snapshot lands.
+   */
+  reserved: Record<string, Held>;
+  /** Number of entries in conns + listeners + reserved (the packet path checks this one number). */
   n: number;
   /** Bounds on what one entry holds. */
   maxHeldPackets: number;
@@ -88,7 +100,7 @@ const fail = (error: FreezeError): { ok: false; error: FreezeError } => ({ ok: f
 
 /** An empty table (createStack). Default bounds: 512 packets or 4 MiB per frozen entry. */
 export function newFrozenTable(): FrozenTable {
-  return { conns: {}, listeners: {}, n: 0, maxHeldPackets: 512, maxHeldBytes: 4 * 1024 * 1024 };
+  return { conns: {}, listeners: {}, reserved: {}, n: 0, maxHeldPackets: 512, maxHeldBytes: 4 * 1024 * 1024 };
 }
 
 // ------------------------------------------------------------------------------ packet path
@@ -103,13 +115,13 @@ export function holdFrozen(st: StackState, src: string, dst: string, l4: Uint8Ar
   if (ports === null) return false;
   const f = st.frozen;
   const id = connKey(dst, ports.dst, src, ports.src);
-  let e: Held | undefined = f.conns[id];
+  let e: Held | undefined = f.conns[id] ?? f.reserved[id];
   if (e === undefined) {
     if (st.tcp[id] !== undefined) return false;
     // The listener the stack would pick (specific address first, then the wildcard).
     for (const key of [listenerKey(dst, ports.dst), listenerKey(null, ports.dst)]) {
       if (st.listeners[key] !== undefined) return false;
-      e = f.listeners[key];
+      e = f.listeners[key] ?? f.reserved[key];
       if (e !== undefined) break;
     }
     if (e === undefined) return false;
@@ -305,6 +317,31 @@ export function releaseListener(st: StackState, lid: ListenerId): Uint8Array[] {
   return out;
 }
 
+// ------------------------------------------------------------------------------ reservations
+
+/**
+ * Announce a connection (ConnId) or listener (ListenerId) that is being migrated here: until
+ * importConn / importListener installs it, packets for it are held instead of answered (a
+ * RST from here would kill the connection if the route switched before the snapshot arrived).
+ */
+export function reserve(st: StackState, id: ConnId | ListenerId): FreezeResult {
+  const f = st.frozen;
+  if (st.tcp[id] !== undefined || st.listeners[id] !== undefined || f.conns[id] !== undefined || f.listeners[id] !== undefined) return fail('id-in-use');
+  if (f.reserved[id] !== undefined) return ok(null);
+  f.reserved[id] = { held: [], heldBytes: 0, dropped: 0 };
+  f.n++;
+  return ok(null);
+}
+
+/** Drop a reservation (the migration was called off); returns what it held. */
+export function unreserve(st: StackState, id: ConnId | ListenerId): Uint8Array[] {
+  const e = st.frozen.reserved[id];
+  if (e === undefined) return [];
+  delete st.frozen.reserved[id];
+  st.frozen.n--;
+  return e.held;
+}
+
 // ------------------------------------------------------------------------------ install
 
 /** Result of an install: the id, application events to dispatch, and packets to replay. */
@@ -329,7 +366,9 @@ export function importConn(st: StackState, exp: ConnExport, now: Ms): FreezeResu
   }
   shiftTcb(tcb, 0, now);
   install(st, tcb);
-  return ok({ id: tcb.id, events, replay: exp.held.map((p) => p.slice()) });
+  // Held at the source first, then what reached us while we waited for the snapshot.
+  const replay = [...exp.held.map((p) => p.slice()), ...unreserve(st, tcb.id)];
+  return ok({ id: tcb.id, events, replay });
 }
 
 /** Install an exported listener and its queued connections into `st` at `now`. */
@@ -338,7 +377,7 @@ export function importListener(st: StackState, exp: ListenerExport, now: Ms): Fr
   const addr = src.addr === null ? null : canonicalIp(src.addr);
   if (src.addr !== null && (addr === null || !st.config.addresses.includes(addr))) return fail('address-not-local');
   const lid = listenerKey(addr, src.port);
-  if (st.listeners[lid] !== undefined || st.frozen.listeners[lid] !== undefined) return fail('listener-in-use');
+  if (st.listeners[lid] !== undefined || st.frozen.listeners[lid] !== undefined) return fail('listener-in-use'); // (a reservation is fine)
   // A wildcard and a specific listener on one port conflict (as listen() decides).
   for (const other of Object.values(st.listeners)) {
     if (other.port === src.port && (addr === null || other.addr === null)) return fail('listener-in-use');
@@ -353,17 +392,20 @@ export function importListener(st: StackState, exp: ListenerExport, now: Ms): Fr
     seen[tcb.id] = true;
     tcbs.push(tcb);
   }
+  const early = unreserve(st, lid);
   const l: Listener = { ...copyListener(src), id: lid, addr, synQ: [], acceptQ: [] };
   st.listeners[lid] = l;
   const events: AppEvent[] = [];
-  const replay = exp.held.map((p) => p.slice());
+  const replay: Uint8Array[] = exp.held.map((p) => p.slice());
   for (let i = 0; i < tcbs.length; i++) {
     const tcb = tcbs[i]!;
     enqueue(l, tcb, events);
     shiftTcb(tcb, 0, now);
     install(st, tcb);
     for (const p of exp.conns[i]!.held) replay.push(p.slice());
+    replay.push(...unreserve(st, tcb.id));
   }
+  replay.push(...early);
   return ok({ id: lid, events, replay });
 }
 
@@ -379,7 +421,7 @@ function admit(st: StackState, tcb: Tcb): FreezeResult {
   if (la === null || ra === null || la.includes(':') !== ra.includes(':')) return fail('bad-state');
   if (!st.config.addresses.includes(la)) return fail('address-not-local');
   const id = connKey(la, tcb.localPort, ra, tcb.remotePort);
-  if (st.tcp[id] !== undefined || st.frozen.conns[id] !== undefined) return fail('id-in-use');
+  if (st.tcp[id] !== undefined || st.frozen.conns[id] !== undefined) return fail('id-in-use'); // (a reservation is fine)
   tcb.localAddr = la;
   tcb.remoteAddr = ra;
   tcb.id = id;
@@ -439,4 +481,194 @@ export function thawListener(st: StackState, lid: ListenerId, now: Ms): FreezeRe
     if (l.acceptQ.includes(cid)) events.push({ type: 'accept-ready', listener: lid, id: cid });
   }
   return ok({ id: lid, events, replay });
+}
+
+// ==============================================================================================
+// SCTP associations (stack/sctp). The SCTP stack state has no frozen table of its own (yet):
+// the caller keeps an SctpFrozenTable next to its SctpStackState and passes each arriving SCTP
+// packet to holdSctp before sctpStackStep. A frozen association is out of the stack's tables,
+// so it sends nothing and fires no timer; holdSctp keeps its packets from being answered as
+// out of the blue (§8.4 would ABORT them).
+// ==============================================================================================
+
+/** An SCTP packet as the stack takes it (its 'packet' event without the type). */
+export interface SctpHeldPacket { src: string; dst: string; sctp: Uint8Array; encap: SctpEncap | null }
+
+export interface SctpHeld { held: SctpHeldPacket[]; heldBytes: number; dropped: number }
+
+export interface SctpFrozenAssoc extends SctpHeld { assoc: Assoc; frozenAt: Ms }
+
+/** Frozen and expected associations of one SCTP stack (plain data, kept by the driver). */
+export interface SctpFrozenTable {
+  assocs: Record<AssocId, SctpFrozenAssoc>;
+  /** Associations on their way here (reserveAssoc). */
+  reserved: Record<AssocId, SctpHeld>;
+  /** remoteKey(localPort, peer address, peer port) → id, for every path of every entry. */
+  byRemote: Record<string, AssocId>;
+  n: number;
+  maxHeldPackets: number;
+  maxHeldBytes: number;
+}
+
+/** An association in snapshot time (its clock reads 0 at the freeze), plus its held packets. */
+export interface AssocExport { assoc: Assoc; held: SctpHeldPacket[] }
+
+export function newSctpFrozenTable(): SctpFrozenTable {
+  return { assocs: {}, reserved: {}, byRemote: {}, n: 0, maxHeldPackets: 512, maxHeldBytes: 4 * 1024 * 1024 };
+}
+
+/** The demux keys of an association's paths. */
+export const assocKeys = (a: Assoc): string[] => a.paths.map((p) => remoteKey(a.localPort, p.addr, a.remotePort));
+
+/**
+ * Hold an SCTP packet for a frozen or expected association (call before sctpStackStep while
+ * `f.n > 0`). Returns true when the packet was taken.
+ */
+export function holdSctp(f: SctpFrozenTable, ev: SctpHeldPacket): boolean {
+  if (f.n === 0) return false;
+  const ports = peekPorts(ev.sctp);
+  if (ports === null) return false;
+  const id = f.byRemote[remoteKey(ports.dst, ev.src, ports.src)];
+  if (id === undefined) return false;
+  const e: SctpHeld | undefined = f.assocs[id] ?? f.reserved[id];
+  if (e === undefined) return false;
+  if (e.held.length >= f.maxHeldPackets || e.heldBytes + ev.sctp.length > f.maxHeldBytes) { e.dropped++; return true; }
+  e.held.push({ src: ev.src, dst: ev.dst, sctp: ev.sctp.slice(), encap: ev.encap === null ? null : { ...ev.encap } });
+  e.heldBytes += ev.sctp.length;
+  return true;
+}
+
+/** Take an association out of the SCTP stack's tables. */
+export function freezeAssoc(st: SctpStackState, f: SctpFrozenTable, id: AssocId, now: Ms): FreezeResult {
+  const a = st.assocs[id];
+  if (a === undefined) return fail(f.assocs[id] !== undefined ? 'already-frozen' : 'no-such-connection');
+  delete st.assocs[id];
+  unindexAssoc(st, a);
+  if (a.listener !== null) {
+    const l = st.listeners[a.listener];
+    if (l !== undefined) { const i = l.acceptQ.indexOf(id); if (i >= 0) l.acceptQ.splice(i, 1); }
+  }
+  f.assocs[id] = { assoc: a, frozenAt: now, held: [], heldBytes: 0, dropped: 0 };
+  for (const k of assocKeys(a)) f.byRemote[k] = id;
+  f.n++;
+  return ok(null);
+}
+
+/** A deep copy of an association (owned byte copies). */
+export function copyAssoc(a: Assoc): Assoc {
+  const chunk = (c: Assoc['sent'][number]) => ({ ...c, data: c.data.slice() });
+  return {
+    ...a,
+    localAddrs: a.localAddrs.slice(),
+    cfg: { ...a.cfg },
+    paths: a.paths.map((p) => ({ ...p, hbNonce: [p.hbNonce[0], p.hbNonce[1]] as [number, number] })),
+    initParams: structuredCopy(a.initParams),
+    cookie: a.cookie === null ? null : a.cookie.slice(),
+    cookieCauses: structuredCopy(a.cookieCauses),
+    outSsn: a.outSsn.slice(),
+    pending: a.pending.map(chunk),
+    sent: a.sent.map(chunk),
+    rcvRanges: a.rcvRanges.slice(),
+    dupTsns: a.dupTsns.slice(),
+    reasm: a.reasm.map((c) => ({ ...c, data: c.data.slice() })),
+    held: a.held.map((m) => ({ ...m, data: m.data.slice() })),
+    readQ: a.readQ.map((m) => ({ ...m, data: m.data.slice() })),
+    inSsn: { ...a.inSsn },
+    ctrl: structuredCopy(a.ctrl),
+    stats: { ...a.stats },
+  };
+}
+
+/** Deep copy of plain data (arrays, records, Uint8Array, primitives). */
+function structuredCopy<T>(v: T): T {
+  if (v === null || typeof v !== 'object') return v;
+  if (v instanceof Uint8Array) return v.slice() as T;
+  if (Array.isArray(v)) return v.map(structuredCopy) as T;
+  const o: Record<string, unknown> = {};
+  for (const k in v) o[k] = structuredCopy((v as Record<string, unknown>)[k]);
+  return o as T;
+}
+
+/** The frozen association in snapshot time; held packets move into the export. */
+export function exportAssoc(f: SctpFrozenTable, id: AssocId): FreezeResult<AssocExport> {
+  const e = f.assocs[id];
+  if (e === undefined) return fail('no-such-connection');
+  const assoc = copyAssoc(e.assoc);
+  shiftAssocTimes(assoc, -e.frozenAt);
+  const held = e.held;
+  e.held = [];
+  e.heldBytes = 0;
+  return ok({ assoc, held });
+}
+
+/** A live association in snapshot time, without freezing it (codec round-trip checks). */
+export function peekAssoc(st: SctpStackState, id: AssocId, now: Ms): AssocExport | null {
+  const a = st.assocs[id];
+  if (a === undefined) return null;
+  const assoc = copyAssoc(a);
+  shiftAssocTimes(assoc, -now);
+  return { assoc, held: [] };
+}
+
+/** Packets held for a frozen (or expected) association since the last export / take. */
+export function takeHeldSctp(f: SctpFrozenTable, id: AssocId): SctpHeldPacket[] {
+  const e: SctpHeld | undefined = f.assocs[id] ?? f.reserved[id];
+  if (e === undefined) return [];
+  const h = e.held;
+  e.held = [];
+  e.heldBytes = 0;
+  return h;
+}
+
+/** Forget a frozen association (it lives elsewhere now); returns what it still held. */
+export function releaseAssoc(f: SctpFrozenTable, id: AssocId): SctpHeldPacket[] {
+  const e = f.assocs[id];
+  if (e === undefined) return [];
+  delete f.assocs[id];
+  for (const k of assocKeys(e.assoc)) if (f.byRemote[k] === id) delete f.byRemote[k];
+  f.n--;
+  return e.held;
+}
+
+/** Expect association `id` (with its peer addresses `keys`, see assocKeys) from another node: hold its packets until importAssoc. */
+export function reserveAssoc(f: SctpFrozenTable, id: AssocId, keys: readonly string[]): FreezeResult {
+  if (f.assocs[id] !== undefined) return fail('id-in-use');
+  if (f.reserved[id] === undefined) { f.reserved[id] = { held: [], heldBytes: 0, dropped: 0 }; f.n++; }
+  for (const k of keys) f.byRemote[k] = id;
+  return ok(null);
+}
+
+function unreserveAssoc(f: SctpFrozenTable, id: AssocId): SctpHeldPacket[] {
+  const e = f.reserved[id];
+  if (e === undefined) return [];
+  delete f.reserved[id];
+  for (const k in f.byRemote) if (f.byRemote[k] === id && f.assocs[id] === undefined) delete f.byRemote[k];
+  f.n--;
+  return e.held;
+}
+
+/**
+ * Install an exported association into `st` at `now`: indexed by its peer addresses, into its
+ * listener's accept queue when not yet accepted (an 'accept-ready' event is returned). Held
+ * packets (the export's, then any a reservation in `f` collected) come back in `replay`:
+ * feed each to sctpStackStep as a 'packet' event.
+ */
+export function importAssoc(st: SctpStackState, f: SctpFrozenTable | null, exp: AssocExport, now: Ms): FreezeResult<{ id: AssocId; events: SctpAppEvent[]; replay: SctpHeldPacket[] }> {
+  const a = copyAssoc(exp.assoc);
+  if (a.localAddrs.length === 0 || a.localAddrs.some((x) => !st.config.addresses.includes(x))) return fail('address-not-local');
+  if (st.assocs[a.id] !== undefined) return fail('id-in-use');
+  for (const k of assocKeys(a)) if (st.byRemote[k] !== undefined) return fail('id-in-use');
+  const events: SctpAppEvent[] = [];
+  if (a.app === 'pending') {
+    const l = a.listener === null ? undefined : st.listeners[a.listener];
+    if (l === undefined) return fail('no-listener');
+    l.acceptQ.push(a.id);
+    events.push({ type: 'accept-ready', listener: l.id, id: a.id });
+  }
+  shiftAssocTimes(a, now);
+  refreshDeadline(a);
+  st.assocs[a.id] = a;
+  indexAssoc(st, a);
+  const replay = [...exp.held, ...(f === null ? [] : unreserveAssoc(f, a.id))];
+  return ok({ id: a.id, events, replay });
 }

@@ -88,6 +88,13 @@ export function defaultTcpConfig(): TcpSocketConfig {
     sockBufRoundToMss: false,
     delAckSegments: false,
     rtoSlop: 0,
+    ackRepeatsFin: false,
+    connectTimeout: null,
+    noOptions: false,
+    ttl: null,
+    tos: 0,
+    ecn: 'off',
+    ecnSynRetries: 1,
   };
 }
 
@@ -236,13 +243,14 @@ function packetIn(st: StackState, data: Uint8Array, io: Io, now: Ms, reassembled
   }
   // Frozen connections (stack/freeze.ts): hold the packet, never answer it.
   if (pkt.protocol === 6 && st.frozen.n > 0 && holdFrozen(st, pkt.src, pkt.dst, pkt.payload, data)) return;
-  if (pkt.protocol === 6) tcpIn(st, pkt.src, pkt.dst, pkt.payload, io, now);
+  if (pkt.protocol === 6) tcpIn(st, pkt.src, pkt.dst, pkt.payload, pkt.version === 4 ? pkt.ecn : pkt.trafficClass & 3, io, now);
   else if (pkt.version === 4 && pkt.protocol === 1) icmpIn(st, pkt.src, pkt.dst, pkt.payload, 4, io, now);
   else if (pkt.version === 6 && pkt.protocol === 58) icmpIn(st, pkt.src, pkt.dst, pkt.payload, 6, io, now);
   else count(io, 'ip-unknown-protocol');
 }
 
-function tcpIn(st: StackState, src: string, dst: string, l4: Uint8Array, io: Io, now: Ms): void {
+/** A TCP segment from `src` to `dst`; `ipEcn` is the ECN field of its IP header (RFC 3168 §5). */
+function tcpIn(st: StackState, src: string, dst: string, l4: Uint8Array, ipEcn: number, io: Io, now: Ms): void {
   const psum = psumFor(dst, src);
   const r = parseTcp(l4, psum + (l4.length >>> 16) + (l4.length & 0xffff));
   if (!r.ok) { count(io, `tcp-${r.error}`); return; }
@@ -269,7 +277,7 @@ function tcpIn(st: StackState, src: string, dst: string, l4: Uint8Array, io: Io,
       const l = st.listeners[tcb.listener];
       if (l !== undefined && l.acceptQ.length >= l.backlog) { count(io, 'accept-queue-full'); return; }
     }
-    segmentArrives(tcb, seg, info, io, now);
+    segmentArrives(tcb, seg, info, io, now, ipEcn);
     settle(st, tcb, io);
     return;
   }
@@ -283,7 +291,7 @@ function tcpIn(st: StackState, src: string, dst: string, l4: Uint8Array, io: Io,
     if (created !== null) {
       st.tcp[id] = created;
       if (created.state === 'SYN-RECEIVED') l.synQ.push(id);
-      else segmentArrives(created, seg, info, io, now);
+      else segmentArrives(created, seg, info, io, now, ipEcn);
       settle(st, created, io);
     }
     return;
@@ -310,28 +318,46 @@ function findListener(st: StackState, addr: string, port: number): Listener | un
  *     the path MTU (floors: config minPmtuV4, RFC 1191 §3 allows 68; IPv6 1280, RFC 8200 §5),
  *     recompute the MSS and retransmit what was in flight at the new size, without a
  *     congestion response (RFC 1191 §6.5 / Linux tcp_simple_retransmit).
- *   - Protocol/port unreachable in SYN-SENT: hard error, ECONNREFUSED (RFC 1122 §4.2.3.9).
- *   - Other unreachables: soft errors, reported only if the connection then times out.
+ *   - Protocol/port unreachable and administratively prohibited in SYN-SENT: hard error,
+ *     ECONNREFUSED (RFC 1122 §4.2.3.9), unless config.icmpHardErrors is off.
+ *   - Other unreachables, Time Exceeded and Parameter Problem: soft errors, reported only if the
+ *     connection then times out.
  */
 function icmpIn(st: StackState, src: string, dst: string, body: Uint8Array, ver: 4 | 6, io: Io, now: Ms): void {
   let original: Uint8Array, mtu: number | null = null, hard = false, soft: 'EHOSTUNREACH' | 'ENETUNREACH' | null = null;
   if (ver === 4) {
     const m = parseIcmpv4(body);
-    if (!m.ok || m.value.kind !== 'dest-unreachable') { count(io, 'icmp-ignored'); return; }
-    original = m.value.original;
-    const code = m.value.code;
-    if (code === 4) mtu = m.value.mtu;
-    else if (code === 2 || code === 3) hard = true;
-    else soft = code === 0 || code === 6 ? 'ENETUNREACH' : 'EHOSTUNREACH';
+    if (!m.ok) { count(io, 'icmp-ignored'); return; }
+    const mv = m.value;
+    if (mv.kind === 'time-exceeded' || mv.kind === 'parameter-problem') {
+      // RFC 1122 §4.2.3.9: Time Exceeded and Parameter Problem are handled as the soft
+      // unreachables: never abort, tell the application if the connection then times out.
+      original = mv.original;
+      soft = 'EHOSTUNREACH';
+    } else if (mv.kind === 'dest-unreachable') {
+      original = mv.original;
+      const code = mv.code;
+      if (code === 4) mtu = mv.mtu;
+      // RFC 1122 §4.2.3.9: codes 2-4 are hard errors. The administratively-prohibited codes (9, 10,
+      // RFC 1812 §5.2.7.1's 13) are not among the soft ones (0, 1, 5) either: a filter that
+      // forbids the connection is as final as a refusal, so they are hard too (Linux's
+      // icmp_err_convert marks them fatal, FreeBSD aborts on them).
+      else if (code === 2 || code === 3 || code === 9 || code === 10 || code === 13) hard = true;
+      else soft = code === 0 || code === 6 ? 'ENETUNREACH' : 'EHOSTUNREACH';
+    } else { count(io, 'icmp-ignored'); return; }
   } else {
     const m = parseIcmpv6(body, ipPseudoSum(src, dst, 58, body.length));
     if (!m.ok) { count(io, 'icmp-ignored'); return; }
     const v = m.value;
     if (v.kind === 'packet-too-big') { original = v.original; mtu = v.mtu; }
-    else if (v.kind === 'dest-unreachable') { original = v.original; if (v.code === 4) hard = true; else soft = v.code === 0 ? 'ENETUNREACH' : 'EHOSTUNREACH'; }
+    // RFC 4443 §3.1: code 4 (port unreachable) is hard, as is code 1 (communication administratively
+    // prohibited, as for ICMPv4 above); 0 (no route) and 3 (address unreachable) are soft.
+    else if (v.kind === 'dest-unreachable') { original = v.original; if (v.code === 4 || v.code === 1) hard = true; else soft = v.code === 0 ? 'ENETUNREACH' : 'EHOSTUNREACH'; }
     // Parameter Problem code 1, "unrecognized Next Header type encountered" (RFC 4443 §3.4) for our
     // TCP segment: the host does not speak TCP, IPv6's Protocol Unreachable (hard, RFC 1122 §4.2.3.9).
     else if (v.kind === 'parameter-problem' && v.code === 1) { original = v.original; hard = true; }
+    // RFC 1122 §4.2.3.9 (RFC 4443 for the ICMPv6 types): soft errors.
+    else if (v.kind === 'time-exceeded' || v.kind === 'parameter-problem') { original = v.original; soft = 'EHOSTUNREACH'; }
     else { count(io, 'icmp-ignored'); return; }
   }
   const q = parseQuoted(original);
@@ -484,6 +510,8 @@ function connect(st: StackState, ev: Extract<StackEvent, { type: 'connect' }>, i
   st.tcp[id] = tcb;
   sendSyn(tcb, io, now);
   tcb.timers.rtx = now + tcb.rto;
+  // cfg.connectTimeout: the whole handshake must be over by then (BSD TCP_KEEPINIT).
+  if (cfg.connectTimeout !== null) tcb.timers.close = now + cfg.connectTimeout;
   settle(st, tcb, io);
   return { ok: true, id };
 }

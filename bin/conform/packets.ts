@@ -65,7 +65,7 @@ export function flagLetters(f: number): string {
 
 /** Why an inbound line cannot be injected (features ferry or the runner lack), or null. */
 export function inboundUnsupported(tcp: TcpSpec | null, ip: IpInfo): string | null {
-  // ECN marks on inbound packets are injected as written: ferry ignores them, as a host without ECN does.
+  // ECN marks on inbound packets are injected as written (ferry's RFC 3168 receiver reads CE marks).
   void ip;
   if (tcp === null) return null;
   if (tcp.udp !== null) return 'TCP over UDP encapsulation (/udp) is not implemented in ferry';

@@ -31,8 +31,6 @@ export interface Env {
   stack: StackConfig;
   /** Current value of every FreeBSD sysctl the runner knows (for getsockopt and for rules that look at several). */
   sysctl: Record<string, number>;
-  /** FreeBSD's socket layer rounds the socket buffers up to a multiple of the MSS once it is known (tcp_mss_update). */
-  sockbufMssRounding: boolean;
   /** Outbound TCP timestamp clock tick (µs), for checking TSval against the script (packetdrill --tcp_ts_tick_usecs). */
   tsTickUsecs: number;
   /** Notes about approximations made for this script (shown in the report). */
@@ -84,7 +82,7 @@ export function makeEnv(profile: ProfileName, mtu: number): Env {
     const tcp = { ...defaultTcpConfig(), mtu };
     return {
       profile, tcp, stack: defaultStackConfig([]), sysctl: { ...FREEBSD_SYSCTL_DEFAULTS },
-      sockbufMssRounding: false, tsTickUsecs: 1000, notes: [],
+      tsTickUsecs: 1000, notes: [],
     };
   }
   const tcp: TcpSocketConfig = {
@@ -121,6 +119,10 @@ export function makeEnv(profile: ProfileName, mtu: number): Env {
     sockBufRoundToMss: true,       // tcp_mss_update: socket buffers rounded up to a multiple of the MSS
     delAckSegments: true,          // tcp_input: TF_DELACK already set -> ACK now (every second segment, any size)
     rtoSlop: 200,                  // net.inet.tcp.rexmit_slop
+    ackRepeatsFin: true,           // tcp_output: an ACK sent while only our FIN is unacknowledged carries the FIN again
+    connectTimeout: 75000,         // net.inet.tcp.keepinit
+    ecn: 'accept',                 // net.inet.tcp.ecn.enable=2
+    ecnSynRetries: 1,              // net.inet.tcp.ecn.maxretries
   };
   const stack: StackConfig = {
     ...defaultStackConfig([]),
@@ -131,7 +133,7 @@ export function makeEnv(profile: ProfileName, mtu: number): Env {
   };
   return {
     profile, tcp, stack, sysctl: { ...FREEBSD_SYSCTL_DEFAULTS },
-    sockbufMssRounding: true, tsTickUsecs: 1000, notes: [],
+    tsTickUsecs: 1000, notes: [],
   };
 }
 
@@ -214,13 +216,18 @@ export const SYSCTLS: readonly SysctlRule[] = [
   },
   {
     name: 'net.inet.tcp.ecn.enable',
-    maps: 'nothing: ferry does not implement ECN (RFC 3168 §6.1.1 lets a host answer an ECN-setup SYN with a non-ECN SYN|ACK). 0 and 2 (never initiate) are honoured; 1 (initiate) is not',
-    apply: (v) => (v === 0 || v === 2 ? null : 'ecn.enable=1 asks for ECN-setup SYNs; ferry does not implement ECN (RFC 3168)'),
+    maps: "TcpSocketConfig.ecn (RFC 3168): 0 'off', 1 'on' (send ECN-setup SYNs and accept them), 2 'accept' (answer ECN-setup SYNs only); 3 and 4 (AccECN) are not available",
+    apply: (v, env) => {
+      const mode = v === 0 ? 'off' : v === 1 ? 'on' : v === 2 ? 'accept' : null;
+      if (mode === null) return `ecn.enable=${v} (accurate ECN) has no ferry setting`;
+      env.tcp.ecn = mode;
+      return null;
+    },
   },
   {
     name: 'net.inet.tcp.ecn.maxretries',
-    maps: 'nothing (ECN SYN retries); harmless without ECN',
-    apply: () => null,
+    maps: 'TcpSocketConfig.ecnSynRetries (retransmissions of an ECN-setup SYN before falling back to a plain SYN, RFC 3168 §6.1.1.1)',
+    apply: (v, env) => { env.tcp.ecnSynRetries = v; return null; },
   },
   {
     name: 'net.inet.tcp.blackhole',
@@ -261,8 +268,8 @@ export const SYSCTLS: readonly SysctlRule[] = [
   },
   {
     name: 'net.inet.tcp.keepinit',
-    maps: 'nothing: ferry has no connection-establishment timer (SYN retries are counted by TcpSocketConfig.synRetries); only the default 75000 is accepted',
-    apply: (v) => (v === 75000 ? null : `keepinit=${v}: ferry has no connection-establishment timer`),
+    maps: 'TcpSocketConfig.connectTimeout (ms; an active open not ESTABLISHED by then fails with ETIMEDOUT; 0: none)',
+    apply: (v, env) => { env.tcp.connectTimeout = v > 0 ? v : null; return null; },
   },
   {
     name: 'net.inet.tcp.keepidle',
@@ -286,8 +293,8 @@ export const SYSCTLS: readonly SysctlRule[] = [
   },
   {
     name: 'net.inet.tcp.icmp_may_rst',
-    maps: "nothing: 1 (ICMP hard errors may end a connection in SYN-SENT, RFC 1122 §4.2.3.9 / RFC 5927) is ferry's fixed behaviour; 0 (ignore them) is not available",
-    apply: (v) => (v === 1 ? null : 'icmp_may_rst=0 (ignore ICMP hard errors) has no ferry setting'),
+    maps: 'StackConfig.icmpHardErrors (1: ICMP hard errors end a connection attempt in SYN-SENT, RFC 1122 §4.2.3.9 SHOULD; 0: every ICMP error is soft, RFC 5927 §7 style)',
+    apply: (v, env) => { env.stack.icmpHardErrors = v !== 0; return null; },
   },
   {
     name: 'net.inet.tcp.syncookies',

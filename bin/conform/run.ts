@@ -12,7 +12,7 @@
 // moves to an event at time T while a packet sent before T - tolerance is still unmatched (and
 // the `>` line that would match it is not a `*` line), the script fails with "unexpected packet".
 // Packets sent at or after the last event are ignored, as packetdrill ends there.
-import type { AppEvent, ConnId, StackState } from '../../stack/api.ts';
+import type { AppEvent, StackState } from '../../stack/api.ts';
 import { createStack, stackNextDeadline, stackStep } from '../../stack/stack.ts';
 import type { ScriptEvent, Script, TimeSpec, Usecs } from './ast.ts';
 import { parseScript } from './parse.ts';
@@ -114,9 +114,6 @@ export class Runner {
   /** Non-fatal classes (--non_fatal=syscall): mismatches become notes. */
   private readonly nonFatal: Set<string> = new Set();
   private nextRemotePort = 40000;
-  /** Peer MSS from injected SYNs, per connection (FreeBSD buffer rounding). */
-  readonly peerMss: Record<ConnId, number> = {};
-  private readonly rounded: Record<ConnId, true> = {};
 
   constructor(readonly script: Script, readonly opts: RunOptions) {
     let ipVersion = 'ipv4', tolerance = 4000, mtu = 1500;
@@ -166,32 +163,7 @@ export class Runner {
   }
 
   private afterStep(): void {
-    if (this.env.sockbufMssRounding) this.roundSockbufs();
     this.socks.pollBlocking();
-  }
-
-  /**
-   * FreeBSD's tcp_mss_update rounds the socket buffers up to a multiple of the MSS
-   * (min of the peer's MSS option and our MTU-derived MSS) when the peer's SYN is processed.
-   * That is socket-layer sizing, emulated here with set-option (freebsd profile only).
-   */
-  private roundSockbufs(): void {
-    for (const id in this.peerMss) {
-      if (this.rounded[id]) continue;
-      const t = this.st.tcp[id];
-      if (t === undefined) continue;
-      if (t.state === 'SYN-SENT' || t.state === 'CLOSED') continue;
-      this.rounded[id] = true;
-      const mss = Math.min(this.peerMss[id]!, t.cfg.mtu - (this.v6 ? 60 : 40), t.cfg.mss ?? Infinity);
-      const maxbuf = this.env.sysctl['kern.ipc.maxsockbuf'] ?? 2097152;
-      const round = (b: number) => (b > mss ? Math.min(maxbuf, Math.ceil(b / mss) * mss) : b);
-      const rcvBuf = round(t.cfg.rcvBuf), sndBuf = round(t.cfg.sndBuf);
-      if (rcvBuf !== t.cfg.rcvBuf || sndBuf !== t.cfg.sndBuf) {
-        const r = stackStep(this.st, { type: 'set-option', id, options: { rcvBuf, sndBuf } }, this.now / 1000);
-        for (const raw of r.out) this.sent(raw);
-        this.socks.onEvents(r.events as AppEvent[]);
-      }
-    }
   }
 
   readonly trace: string[] | null;
@@ -210,7 +182,7 @@ export class Runner {
   syncStackConfig(): void {
     const from = this.env.stack as unknown as Record<string, unknown>;
     const to = this.st.config as unknown as Record<string, unknown>;
-    for (const k of ['rfc5961', 'rstForClosedPorts', 'syncookies', 'challengeAckLimit', 'dropSynFin', 'rfc5961Rst', 'rfc5961Syn']) {
+    for (const k of ['rfc5961', 'rstForClosedPorts', 'syncookies', 'challengeAckLimit', 'dropSynFin', 'rfc5961Rst', 'rfc5961Syn', 'icmpHardErrors']) {
       if (k in from) to[k] = from[k];
     }
   }
@@ -380,15 +352,7 @@ export class Runner {
         const why = inboundUnsupported(e.tcp, e.ip);
         if (why !== null) this.notRunnable(e, why);
         this.socks.beforeInbound();
-        const f = e.tcp.flags;
         const pkt = buildInboundTcp(e.tcp, e.ip, this.ep, this.map);
-        if (f.includes('S') && e.tcp.options !== null && e.tcp.options !== 'any') {
-          const mss = e.tcp.options.find((o) => o.kind === 'mss');
-          const id = `${this.local}|${this.ep.localPort}|${this.remote}|${this.ep.remotePort}`;
-          this.peerMss[id] = mss !== undefined && mss.kind === 'mss' ? mss.mss : (this.v6 ? 1220 : 536);
-        } else if (f.includes('S')) {
-          this.peerMss[`${this.local}|${this.ep.localPort}|${this.remote}|${this.ep.remotePort}`] = this.v6 ? 1220 : 536;
-        }
         this.step({ type: 'packet', data: pkt });
         return;
       }

@@ -164,6 +164,7 @@ export class Sockets {
         if (a[1] !== undefined && a[1].t !== 'ellipsis') nr('bind to an explicit address is not supported (only ...)');
         if (s.bound) return errno('EINVAL');
         s.bound = true;
+        this.syncBound();
         return ok();
       };
       case 'listen': return () => {
@@ -178,6 +179,7 @@ export class Sockets {
         s.listener = res.listener;
         this.sut = s;
         this.awaitingChild = true;
+        this.syncBound();
         return ok();
       };
       case 'accept': return () => {
@@ -218,6 +220,7 @@ export class Sockets {
             s.conn = res.id;
             this.sut = s;
             this.awaitingChild = false;
+            this.syncBound();
             this.r.newConnection(Number(res.id.split('|')[1]), SCRIPT_PORT);
             if (s.nonblock) return errno('EINPROGRESS');
           }
@@ -312,6 +315,7 @@ export class Sockets {
         const s = fd === null ? undefined : this.byFd.get(fd);
         if (s === undefined) return errno('EBADF');
         this.byFd.delete(s.fd);
+        this.syncBound();
         if (s.listener !== null) {
           const res = this.r.step({ type: 'unlisten', listener: s.listener });
           if (!res.ok) return errno(res.code);
@@ -329,6 +333,20 @@ export class Sockets {
     let fd = 3;
     while (this.byFd.has(fd)) fd++;
     return fd;
+  }
+
+  /**
+   * FreeBSD answers a segment for a port that is bound but not listening from that socket's PCB:
+   * the RST carries the socket's TTL and TOS. ferry has no bound-but-idle state; its RSTs for
+   * closed ports take TTL and TOS from the stack's socket defaults (StackConfig.tcp), which the
+   * runner does not otherwise use (listen and connect pass every option explicitly), so those
+   * two fields follow the bound socket while one exists.
+   */
+  private syncBound(): void {
+    let from: TcpSocketConfig = this.r.env.tcp;
+    for (const x of this.byFd.values()) if (x.bound && x.listener === null && x.conn === null) from = this.cfgOf(x);
+    const st = this.r.st;
+    st.config.tcp = { ...st.config.tcp, ttl: from.ttl, tos: from.tos };
   }
 
   /** Socket options passed to listen/connect: the current defaults with this socket's setsockopt overrides. */
@@ -395,11 +413,19 @@ export class Sockets {
         case 'TCP_KEEPIDLE': return compare(Math.floor(cfg.keepAlive.idle / 1000));
         case 'TCP_KEEPINTVL': return compare(Math.floor(cfg.keepAlive.interval / 1000));
         case 'TCP_KEEPCNT': return compare(cfg.keepAlive.count);
+        case 'TCP_KEEPINIT': return compare(cfg.connectTimeout === null ? 0 : Math.floor(cfg.connectTimeout / 1000));
+        case 'TCP_NOOPT': return compare(cfg.noOptions ? 1 : 0);
         case 'TCP_MAXSEG': {
           const info = s.conn === null ? null : connInfo(this.r.st, s.conn);
           if (info === null) break;
           return compare(info.mss);
         }
+        default: break;
+      }
+    } else if (level === 'IPPROTO_IP' || level === 'IPPROTO_IPV6') {
+      switch (name) {
+        case 'IP_TTL': case 'IPV6_UNICAST_HOPS': return compare(cfg.ttl ?? this.r.st.config.ttl);
+        case 'IP_TOS': case 'IPV6_TCLASS': return compare(cfg.tos);
         default: break;
       }
     }
@@ -417,6 +443,7 @@ export class Sockets {
         const res = this.r.step({ type: 'set-option', id: s.conn, options: o });
         if (!res.ok) return errno(res.code);
       }
+      this.syncBound();
       return ok();
     };
     const keep = (k: 'idle' | 'interval' | 'count' | 'enabled', x: number | boolean) => {
@@ -450,6 +477,21 @@ export class Sockets {
         case 'TCP_KEEPINTVL': if (num === null) break; return keep('interval', num * 1000);
         case 'TCP_KEEPCNT': if (num === null) break; return keep('count', num);
         case 'TCP_MAXSEG': if (num === null) break; return set({ mss: num });
+        // Seconds; 0 turns the connection-establishment timeout off.
+        case 'TCP_KEEPINIT': if (num === null) break; return set({ connectTimeout: num > 0 ? num * 1000 : null });
+        case 'TCP_NOOPT': if (num === null) break; return set({ noOptions: num !== 0 });
+        default: break;
+      }
+    } else if (level === 'IPPROTO_IP' || level === 'IPPROTO_IPV6') {
+      const byte = num ?? tosName(v);
+      switch (name) {
+        case 'IP_TTL': case 'IPV6_UNICAST_HOPS':
+          if (byte === null || byte < -1 || byte > 255) break;
+          // -1: the system default (RFC 3493 §5.1 for IPV6_UNICAST_HOPS).
+          return set({ ttl: byte === -1 ? null : byte });
+        case 'IP_TOS': case 'IPV6_TCLASS':
+          if (byte === null || byte < -1 || byte > 255) break;
+          return set({ tos: byte === -1 ? 0 : byte });
         default: break;
       }
     }
@@ -587,7 +629,8 @@ export class Sockets {
       else if (bits[tok] !== undefined) want |= bits[tok]!;
       else this.r.notRunnable(e, `unknown tcpi_options term ${tok}`);
     }
-    const got = info === null ? 0 : (info.tsOk ? 1 : 0) | (info.sackOk ? 2 : 0) | (info.sndWscale > 0 || info.rcvWscale > 0 ? 4 : 0);
+    const ecn = s?.conn ? (this.r.st.tcp[s.conn]?.ecn ?? null) !== null : false;
+    const got = info === null ? 0 : (info.tsOk ? 1 : 0) | (info.sackOk ? 2 : 0) | (info.sndWscale > 0 || info.rcvWscale > 0 ? 4 : 0) | (ecn ? 8 : 0);
     if (got !== want) this.r.fail(e, `tcpi_options is ${got}`);
   }
 }
@@ -597,6 +640,18 @@ function intArg(x: Expr | undefined): number | null {
   if (x.t === 'int') return x.v;
   if (x.t === 'array' && x.items.length === 1) return intArg(x.items[0]);
   return null;
+}
+
+/** FreeBSD's <netinet/ip.h> TOS names: IPTOS_DSCP_CSn = n << 5, AFxy, EF, and the RFC 1349 bits. */
+function tosName(x: Expr | undefined): number | null {
+  const w = x?.t === 'array' && x.items.length === 1 ? wordArg(x.items[0]) : wordArg(x);
+  if (w === null) return null;
+  let m = /^IPTOS_DSCP_CS([0-7])$/.exec(w);
+  if (m !== null) return Number(m[1]) << 5;
+  m = /^IPTOS_DSCP_AF([1-4])([1-3])$/.exec(w);
+  if (m !== null) return ((Number(m[1]) << 3) | (Number(m[2]) << 1)) << 2;
+  const named: Record<string, number> = { IPTOS_DSCP_EF: 0xb8, IPTOS_LOWDELAY: 0x10, IPTOS_THROUGHPUT: 0x08, IPTOS_RELIABILITY: 0x04, IPTOS_MINCOST: 0x02 };
+  return named[w] ?? null;
 }
 
 function wordArg(x: Expr | undefined): string | null {

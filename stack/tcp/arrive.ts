@@ -10,6 +10,7 @@
 import type { ErrorCode, Ms } from '../api.ts';
 import { seqDiff, seqGe, seqGt, seqLe, seqLt } from '../wire/seq.ts';
 import { ACK, FIN, RST, SYN, type TcpOptionsInfo, type TcpSegment } from '../wire/tcp.ts';
+import { ecnOnArrival, ecnOnPeerSyn, ecnOnSynAck } from './ecn.ts';
 import { count, emitEvent, type Io } from './output.ts';
 import { negotiate } from './options.ts';
 import { acceptable, acceptEdge, acceptWnd, holdUntilEstablished, receiveData, releaseHeld } from './receive.ts';
@@ -75,6 +76,8 @@ function established(tcb: Tcb, io: Io): void {
   tcb.state = 'ESTABLISHED';
   tcb.retries = 0;
   tcb.timers.rtx = null;
+  // The connection-establishment timeout (cfg.connectTimeout) is over.
+  tcb.timers.close = null;
   if (tcb.listener === null && tcb.app === 'open') emitEvent(io, { type: 'connected', id: tcb.id });
   // A close() issued before the handshake completed takes effect now (RFC 9293 §3.10.4 SYN-RECEIVED: queue the FIN).
   if (tcb.wrShut) tcb.state = 'FIN-WAIT-1';
@@ -90,10 +93,10 @@ function handshakeRtt(tcb: Tcb, info: TcpOptionsInfo, now: Ms): void {
   else tcb.rto = Math.max(tcb.rto, 3000);
 }
 
-/** Entry: a segment for this TCB. Runs the transmit loop afterwards. */
-export function segmentArrives(tcb: Tcb, seg: TcpSegment, info: TcpOptionsInfo, io: Io, now: Ms): void {
+/** Entry: a segment for this TCB (`ipEcn`: the ECN field of its IP header). Runs the transmit loop afterwards. */
+export function segmentArrives(tcb: Tcb, seg: TcpSegment, info: TcpOptionsInfo, io: Io, now: Ms, ipEcn = 0): void {
   if (tcb.state === 'SYN-SENT') synSent(tcb, seg, info, io, now);
-  else if (tcb.state !== 'CLOSED' && tcb.state !== 'LISTEN') otherStates(tcb, seg, info, io, now);
+  else if (tcb.state !== 'CLOSED' && tcb.state !== 'LISTEN') otherStates(tcb, seg, info, io, now, ipEcn);
   if (tcb.state !== 'CLOSED') output(tcb, io, now);
 }
 
@@ -120,6 +123,7 @@ function synSent(tcb: Tcb, seg: TcpSegment, info: TcpOptionsInfo, io: Io, now: M
   negotiate(tcb, info, now);
   if (f & ACK) tcb.sndUna = seg.ack;
   if (seqGt(tcb.sndUna, tcb.iss)) {
+    ecnOnSynAck(tcb, f);
     // Our SYN is acknowledged: ESTABLISHED. RFC 7323 §2.2: the SYN|ACK's window is not scaled.
     tcb.sndWnd = seg.window;
     tcb.maxSndWnd = seg.window;
@@ -150,6 +154,8 @@ function synSent(tcb: Tcb, seg: TcpSegment, info: TcpOptionsInfo, io: Io, now: M
   tcb.maxSndWnd = seg.window;
   tcb.sndWl1 = seg.seq;
   tcb.sndWl2 = seg.ack;
+  // RFC 3168 §6.1.1: the peer's SYN may ask for ECN as at a listener.
+  ecnOnPeerSyn(tcb, f);
   sendSynAck(tcb, io, now);
   tcb.timers.rtx = now + tcb.rto;
   // "If there are other controls or text in the segment, queue them for processing after the
@@ -164,7 +170,7 @@ function synSent(tcb: Tcb, seg: TcpSegment, info: TcpOptionsInfo, io: Io, now: M
 }
 
 /** RFC 9293 §3.10.7.4: SYN-RECEIVED and every synchronized state. */
-function otherStates(tcb: Tcb, seg: TcpSegment, info: TcpOptionsInfo, io: Io, now: Ms): void {
+function otherStates(tcb: Tcb, seg: TcpSegment, info: TcpOptionsInfo, io: Io, now: Ms, ipEcn: number): void {
   const f = seg.flags;
   // A retransmitted SYN in SYN-RECEIVED: answer with the SYN|ACK again (Linux and BSD do; RFC 9293's
   // sequence check would send a bare ACK, which the peer in SYN-SENT must reset).
@@ -173,6 +179,8 @@ function otherStates(tcb: Tcb, seg: TcpSegment, info: TcpOptionsInfo, io: Io, no
     return;
   }
   if (!checkSequence(tcb, seg, info, io, now)) return;
+  // RFC 3168 §6.1.3: CE marks and CWR of acceptable segments drive the ECE echo.
+  if (tcb.ecn !== null) ecnOnArrival(tcb, io, f, ipEcn);
   if (f & RST) { checkRst(tcb, seg, io, now); return; }
   if (f & SYN) { checkSyn(tcb, seg, io, now); return; }
   if (!checkAck(tcb, seg, info, io, now)) return;
@@ -225,6 +233,10 @@ function checkSequence(tcb: Tcb, seg: TcpSegment, info: TcpOptionsInfo, io: Io, 
       }
       // RFC 9293 §3.10.7.4 TIME-WAIT: a retransmitted FIN restarts the 2 MSL timeout.
       if (tcb.state === 'TIME-WAIT' && (f & FIN)) tcb.timers.close = now + 2 * tcb.cfg.msl;
+      // RFC 5961 §4.2 (RFC 9293 fourth step): a SYN draws a challenge ACK "irrespective of the
+      // sequence number", also outside the window (a bare, rate-limited ACK, never one that
+      // repeats our FIN under cfg.ackRepeatsFin).
+      if ((f & SYN) && tcb.state !== 'TIME-WAIT') { challengeAck(tcb, io, now); return false; }
       tcb.ackNow = true;
     }
     return false;

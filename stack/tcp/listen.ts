@@ -7,13 +7,15 @@
 //   ISS = t(5 bits, 64 s ticks) | MSS index (3 bits) | MAC24(secret; 4-tuple, peer ISS, t, index)
 // The MSS index picks the largest table entry not above the peer's MSS. With timestamps on,
 // the low 6 bits of our TSval carry the peer's window shift (4 bits, 15 = none) and
-// SACK-permitted (1 bit), as Linux does (cookie_init_timestamp), so the returning ACK's TSecr
-// restores them. Without timestamps, window scaling and SACK offered on a cookie'd SYN are
-// lost: the connection runs without them (RFC 4987 §3.6 names this limitation).
+// SACK-permitted (1 bit) and ECN (1 bit), as Linux does (cookie_init_timestamp), so the
+// returning ACK's TSecr restores them. Without timestamps, window scaling and SACK offered on a
+// cookie'd SYN are lost: the connection runs without them (RFC 4987 §3.6 names this
+// limitation), and ECN is declined (RFC 3168: a receiver that agreed must echo CE marks).
 import type { ConnId, ListenerId, Ms, TcpSocketConfig } from '../api.ts';
 import { keyedHash32 } from '../crypto.ts';
 import { seqGt } from '../wire/seq.ts';
 import { ACK, RST, SYN, type TcpOptionsInfo, type TcpSegment } from '../wire/tcp.ts';
+import { ecnOnPeerSyn, ecnStart } from './ecn.ts';
 import { count, type Io } from './output.ts';
 import { initialSeq, negotiate, ourShift, roundBuffers, tsOffsetFor, updateMss } from './options.ts';
 import { sendSynAck, xmit } from './send.ts';
@@ -118,10 +120,11 @@ export function listenArrives(l: Listener, a: Arrival, seg: TcpSegment, info: Tc
     t.irs = seg.seq;
     t.rcvNxt = (seg.seq + 1) >>> 0;
     negotiate(t, info, now);
+    if (t.tsOk) ecnOnPeerSyn(t, f);
     if (t.tsOk) {
-      // Our TSval's low 6 bits carry wscale (15 = none) and SACK-permitted, never ahead of our clock.
+      // Our TSval's low 6 bits carry wscale (15 = none), SACK-permitted and ECN, never ahead of our clock.
       const base = (now + t.tsOffset) >>> 0;
-      const bits = (t.wsOk ? Math.min(14, info.wscale ?? 0) : 15) | (t.sackOk ? 0x10 : 0);
+      const bits = (t.wsOk ? Math.min(14, info.wscale ?? 0) : 15) | (t.sackOk ? 0x10 : 0) | (t.ecn !== null ? 0x20 : 0);
       let ts = ((base & ~0x3f) | bits) >>> 0;
       if (seqGt(ts, base)) ts = (ts - 64) >>> 0;
       t.tsOffset = (t.tsOffset + (ts - base)) | 0;
@@ -135,6 +138,8 @@ export function listenArrives(l: Listener, a: Arrival, seg: TcpSegment, info: Tc
   tcb.irs = seg.seq;
   tcb.rcvNxt = (seg.seq + 1) >>> 0;
   negotiate(tcb, info, now);
+  // RFC 3168 §6.1.1: an ECN-setup SYN (ECE|CWR) is answered with an ECN-setup SYN|ACK if we accept.
+  ecnOnPeerSyn(tcb, f);
   tcb.state = 'SYN-RECEIVED';
   // The SYN's window is never scaled (RFC 7323 §2.2).
   tcb.sndWnd = seg.window;
@@ -158,7 +163,7 @@ function fromCookie(tcb: Tcb, seg: TcpSegment, info: TcpOptionsInfo, idx: number
   tcb.highRxt = tcb.lostHigh = tcb.sndUna;
   const cfg = tcb.cfg;
   tcb.peerMss = table[idx]!;
-  if (cfg.timestamps && info.ts !== null) {
+  if (cfg.timestamps && !cfg.noOptions && info.ts !== null) {
     const bits = info.ts.tsecr & 0x3f;
     const ws = bits & 0x0f;
     tcb.tsOk = true;
@@ -168,6 +173,7 @@ function fromCookie(tcb: Tcb, seg: TcpSegment, info: TcpOptionsInfo, idx: number
     tcb.sndShift = tcb.wsOk ? Math.min(14, ws) : 0;
     tcb.rcvShift = tcb.wsOk ? ourShift(cfg) : 0;
     tcb.sackOk = cfg.sack && (bits & 0x10) !== 0;
+    if (cfg.ecn !== 'off' && (bits & 0x20) !== 0) ecnStart(tcb);
   }
   updateMss(tcb);
   roundBuffers(tcb);

@@ -41,10 +41,12 @@ export const tsNow = (tcb: Tcb, now: Ms): number => (now + tcb.tsOffset) >>> 0;
  */
 export function negotiate(tcb: Tcb, o: TcpOptionsInfo, now: Ms): void {
   const cfg = tcb.cfg;
+  // cfg.noOptions: our SYN offered nothing, so nothing is agreed (the peer's MSS still counts).
+  const offer = !cfg.noOptions;
   // RFC 9293 §3.7.1: without an MSS option assume 536 (IPv4) / 1220 (IPv6, RFC 8200 §8.3).
   if (o.mss !== null) tcb.peerMss = o.mss;
   // RFC 7323 §2.2: scaling only if both sides sent the option; a shift > 14 is taken as 14 (§2.3).
-  if (cfg.wscale && o.wscale !== null) {
+  if (offer && cfg.wscale && o.wscale !== null) {
     tcb.wsOk = true;
     tcb.sndShift = Math.min(14, o.wscale);
     tcb.rcvShift = ourShift(cfg);
@@ -54,9 +56,9 @@ export function negotiate(tcb: Tcb, o: TcpOptionsInfo, now: Ms): void {
     tcb.rcvShift = 0;
   }
   // RFC 2018 §2: SACK only if both sides sent SACK-permitted.
-  tcb.sackOk = cfg.sack && o.sackPermitted;
+  tcb.sackOk = offer && cfg.sack && o.sackPermitted;
   // RFC 7323 §3.2: timestamps only if both sides sent TSopt on the SYNs.
-  tcb.tsOk = cfg.timestamps && o.ts !== null;
+  tcb.tsOk = offer && cfg.timestamps && o.ts !== null;
   if (tcb.tsOk && o.ts !== null) {
     tcb.tsRecent = o.ts.tsval;
     tcb.tsRecentAt = now;
@@ -95,6 +97,8 @@ export function updateMss(tcb: Tcb): void {
 /** Options of our SYN (active open) or SYN|ACK (passive open; only what the peer offered). */
 export function synOptions(tcb: Tcb, now: Ms, synAck: boolean): TcpOption[] {
   const cfg = tcb.cfg;
+  // cfg.noOptions (BSD TCP_NOOPT): not even the MSS option (RFC 9293 §3.7.1 SHLD-5, waived by the application).
+  if (cfg.noOptions) return [];
   const ws = synAck ? tcb.wsOk : cfg.wscale;
   const sack = synAck ? tcb.sackOk : cfg.sack;
   const ts = synAck ? tcb.tsOk : cfg.timestamps;

@@ -40,8 +40,8 @@ export function emitEvent(io: Io, ev: AppEvent): void {
 
 const EMPTY = new Uint8Array(0);
 
-/** Addressing of one packet. */
-export interface Route { src: string; dst: string; v6: boolean; psum: number; ttl: number }
+/** Addressing of one packet; `tos` is the IPv4 TOS / IPv6 Traffic Class byte (DSCP and ECN field; default 0). */
+export interface Route { src: string; dst: string; v6: boolean; psum: number; ttl: number; tos?: number }
 
 /**
  * Build IP+TCP bytes for one segment. `psum` is the address part of the pseudo-header sum
@@ -53,8 +53,10 @@ export function buildSegment(r: Route, seg: TcpSegment): Uint8Array {
   const ipLen = r.v6 ? 40 : 20;
   const pkt = new Uint8Array(ipLen + tcpLen);
   const dv = new DataView(pkt.buffer);
+  const tos = r.tos ?? 0;
   if (r.v6) {
-    pkt[0] = 0x60;
+    pkt[0] = 0x60 | (tos >> 4);
+    pkt[1] = (tos & 0x0f) << 4;
     dv.setUint16(4, tcpLen);
     pkt[6] = 6;
     pkt[7] = r.ttl;
@@ -62,6 +64,7 @@ export function buildSegment(r: Route, seg: TcpSegment): Uint8Array {
     writeIp(r.dst, pkt, 24);
   } else {
     pkt[0] = 0x45;
+    pkt[1] = tos;
     dv.setUint16(2, ipLen + tcpLen);
     // RFC 6864 §4.1: an atomic datagram (DF set, RFC 1191 PMTUD) may carry any ID; we use 0.
     dv.setUint16(6, 0x4000);

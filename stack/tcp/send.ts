@@ -15,8 +15,9 @@
 // The transmit loop sends while pipe < cwnd: first lost data (NextSeg rule 1), then new data.
 import type { Ms } from '../api.ts';
 import { seqDiff, seqGe, seqGt, seqLe, seqLt } from '../wire/seq.ts';
-import { ACK, FIN, PSH, RST, SYN, type SackBlock, type TcpOptionsInfo, type TcpSegment } from '../wire/tcp.ts';
+import { ACK, CWR, ECE, FIN, PSH, RST, SYN, type SackBlock, type TcpOptionsInfo, type TcpSegment } from '../wire/tcp.ts';
 import { ccOnAck, ccOnLoss } from './cc/index.ts';
+import { ECN_ECT0, ecnOnEce, ecnSynFlags } from './ecn.ts';
 import { buildSegment, count, emitEvent, segment, type Io } from './output.ts';
 import { segOptions, synOptions, tsNow } from './options.ts';
 import { sackBlocks, windowField } from './receive.ts';
@@ -25,9 +26,12 @@ import { sndQDrop, sndQRead, synchronized, type Tcb } from './tcb.ts';
 
 const EMPTY = new Uint8Array(0);
 
-/** Send one segment of this connection. Every segment with ACK also clears the pending-ACK state. */
+/**
+ * Send one segment of this connection. Every segment with ACK also clears the pending-ACK state.
+ * `ect`: the packet goes out ECN-capable, ECT(0) (RFC 3168 §6.1.2; the caller decides).
+ */
 export function xmit(tcb: Tcb, io: Io, now: Ms, flags: number, seq: number, payload: Uint8Array = EMPTY,
-  blocks?: SackBlock[] | null): void {
+  blocks?: SackBlock[] | null, ect = false): void {
   let window: number;
   let options;
   if (flags & SYN) {
@@ -39,6 +43,8 @@ export function xmit(tcb: Tcb, io: Io, now: Ms, flags: number, seq: number, payl
     // Resets advertise no window (as Linux and FreeBSD send them).
     window = flags & RST ? 0 : windowField(tcb);
     options = (flags & RST) ? [] : segOptions(tcb, now, (flags & ACK) && tcb.sackOk ? (blocks !== undefined ? blocks : sackBlocks(tcb)) : null);
+    // RFC 3168 §6.1.3: after a CE mark every ACK carries ECE until the peer's CWR.
+    if (tcb.ecn !== null && tcb.ecn.ece && (flags & (ACK | RST)) === ACK) flags |= ECE;
   }
   if (flags & ACK) {
     tcb.lastAckSent = tcb.rcvNxt;
@@ -48,8 +54,10 @@ export function xmit(tcb: Tcb, io: Io, now: Ms, flags: number, seq: number, payl
     tcb.dsack = null;
   }
   const ack = flags & ACK ? tcb.rcvNxt : 0;
+  // Per-socket TTL / Hop Limit and DSCP (cfg.ttl, cfg.tos); the ECN field is ours (RFC 3168 §5).
+  const tos = (tcb.cfg.tos & 0xfc) | (ect ? ECN_ECT0 : 0);
   io.out.push(buildSegment(
-    { src: tcb.localAddr, dst: tcb.remoteAddr, v6: tcb.v6, psum: tcb.psum, ttl: io.shared.config.ttl },
+    { src: tcb.localAddr, dst: tcb.remoteAddr, v6: tcb.v6, psum: tcb.psum, ttl: tcb.cfg.ttl ?? io.shared.config.ttl, tos },
     segment(tcb.localPort, tcb.remotePort, seq, ack, flags, window, options, payload),
   ));
   count(io, 'tcp-out');
@@ -79,16 +87,16 @@ export function challengeAck(tcb: Tcb, io: Io, now: Ms): void {
   sendAck(tcb, io, now);
 }
 
-/** Our SYN (RFC 9293 §3.10.1): <SEQ=ISS><CTL=SYN>. */
+/** Our SYN (RFC 9293 §3.10.1): <SEQ=ISS><CTL=SYN>, with ECE|CWR when it asks for ECN (RFC 3168 §6.1.1). */
 export function sendSyn(tcb: Tcb, io: Io, now: Ms): void {
-  xmit(tcb, io, now, SYN, tcb.iss);
+  xmit(tcb, io, now, SYN | ecnSynFlags(tcb), tcb.iss);
   tcb.sndNxt = (tcb.iss + 1) >>> 0;
   if (tcb.retries === 0) tcb.rttAt = now;
 }
 
-/** Our SYN|ACK (RFC 9293 §3.10.7.2): <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK>. */
+/** Our SYN|ACK (RFC 9293 §3.10.7.2): <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK>, with ECE when it accepts ECN (RFC 3168 §6.1.1). */
 export function sendSynAck(tcb: Tcb, io: Io, now: Ms): void {
-  xmit(tcb, io, now, SYN | ACK, tcb.iss);
+  xmit(tcb, io, now, SYN | ACK | (tcb.ecn !== null ? ECE : 0), tcb.iss);
   tcb.sndNxt = (tcb.iss + 1) >>> 0;
   if (tcb.retries === 0) tcb.rttAt = now;
 }
@@ -233,8 +241,9 @@ function canSend(tcb: Tcb): boolean {
 /**
  * Send the sequence range starting at `seq`: up to `maxData` payload bytes, plus our FIN when
  * the range reaches it and `withFin`. Returns the sequence space consumed (data + FIN).
+ * `probe`: a zero-window probe.
  */
-function sendRange(tcb: Tcb, io: Io, now: Ms, seq: number, maxData: number, withFin: boolean, rxt: boolean): number {
+function sendRange(tcb: Tcb, io: Io, now: Ms, seq: number, maxData: number, withFin: boolean, rxt: boolean, probe = false): number {
   const end = dataEnd(tcb);
   const avail = Math.max(0, seqDiff(end, seq));
   // SACK blocks ride on data segments too; they take room from the payload so the packet fits
@@ -249,7 +258,11 @@ function sendRange(tcb: Tcb, io: Io, now: Ms, seq: number, maxData: number, with
   // PSH on the segment that empties what was queued (as BSD and Linux do; RFC 9293 §3.9.1 leaves it to us).
   if (len > 0 && ((seq + len) >>> 0) === end) flags |= PSH;
   if (fin) flags |= FIN;
-  xmit(tcb, io, now, flags, seq, payload, blocks);
+  // RFC 3168: new data is ECT(0) (§6.1.2), retransmissions (§6.1.5) and window probes (§6.1.6) are
+  // not; the first new data segment after a cwnd reduction for ECE carries CWR (§6.1.2).
+  const ect = tcb.ecn !== null && len > 0 && !rxt && !probe;
+  if (ect && tcb.ecn!.cwr) { flags |= CWR; tcb.ecn!.cwr = false; }
+  xmit(tcb, io, now, flags, seq, payload, blocks, ect);
   const used = len + (fin ? 1 : 0);
   const next = (seq + used) >>> 0;
   if (rxt) {
@@ -331,9 +344,24 @@ export function output(tcb: Tcb, io: Io, now: Ms): void {
       pipe += used;
     }
   }
-  if (tcb.ackNow) sendAck(tcb, io, now);
+  if (tcb.ackNow) {
+    if (tcb.cfg.ackRepeatsFin && finOnlyOutstanding(tcb)) {
+      // cfg.ackRepeatsFin (BSD): the ACK we owe goes out as a retransmission of our FIN, a copy
+      // of unacknowledged sequence space the peer handles like any duplicate (RFC 9293
+      // §3.10.7.4). Karn (RFC 6298 §3): a FIN sent twice is no longer timed.
+      xmit(tcb, io, now, ACK | FIN, tcb.finSeq!);
+      tcb.rttSeq = null;
+      count(io, 'fin-repeated-on-ack');
+    } else {
+      sendAck(tcb, io, now);
+    }
+  }
   armTimers(tcb, now);
 }
+
+/** Our FIN has been sent and is all that is unacknowledged. */
+const finOnlyOutstanding = (tcb: Tcb): boolean =>
+  tcb.finSeq !== null && tcb.sndUna === tcb.finSeq && tcb.sndNxt === ((tcb.finSeq + 1) >>> 0);
 
 /** RFC 6298 §5.1/§5.2 retransmission timer and RFC 9293 §3.8.6.1 persist timer after a transmit pass. */
 export function armTimers(tcb: Tcb, now: Ms): void {
@@ -376,7 +404,7 @@ export function onPersist(tcb: Tcb, io: Io, now: Ms): 'ok' | 'timeout' {
     tcb.persistProbes++;
     if (tcb.persistProbes > tcb.cfg.maxRetries) return 'timeout';
     const seq = tcb.sndNxt !== tcb.sndUna ? tcb.sndUna : tcb.sndNxt;
-    sendRange(tcb, io, now, seq, 1, true, seq !== tcb.sndNxt);
+    sendRange(tcb, io, now, seq, 1, true, seq !== tcb.sndNxt, true);
     count(io, 'zero-window-probe');
     tcb.persistShift++;
     tcb.timers.persist = now + persistInterval(tcb);
@@ -404,6 +432,7 @@ export const finAcked = (tcb: Tcb): boolean => tcb.finSeq !== null && seqGt(tcb.
 export function onAck(tcb: Tcb, seg: TcpSegment, info: TcpOptionsInfo, io: Io, now: Ms): void {
   const ack = seg.ack;
   tcb.persistProbes = 0;
+  const flight = seqDiff(tcb.sndNxt, tcb.sndUna);
   const advances = seqGt(ack, tcb.sndUna);
   let newlySacked = 0;
   if (tcb.sackOk && info.sack.length > 0) newlySacked = updateScoreboard(tcb, info.sack, ack, io);
@@ -417,6 +446,8 @@ export function onAck(tcb: Tcb, seg: TcpSegment, info: TcpOptionsInfo, io: Io, n
   const dup = rfc5681Dup && (tcb.sackOk && info.sack.length > 0 ? newlySacked > 0 : wnd === tcb.sndWnd);
   if (advances) newAck(tcb, ack, info, io, now);
   else if (dup) dupAck(tcb, io, newlySacked);
+  // RFC 3168 §6.1.2: the peer saw congestion on our path.
+  if (tcb.ecn !== null && (seg.flags & ECE)) ecnOnEce(tcb, io, ack, flight);
 
   // RFC 9293 §3.10.7.4 fifth: update the send window from a segment not older than the last
   // update. "Older" is judged by SEG.ACK first, then SEG.SEQ: an ACK that advances SND.UNA

@@ -36,8 +36,21 @@ export interface Timers {
   delack: Ms | null;
   /** RFC 9293 §3.8.4 keepalive. */
   keepalive: Ms | null;
-  /** TIME-WAIT 2*MSL (RFC 9293 §3.3.2) or the FIN-WAIT-2 timeout of an orphaned connection. */
+  /**
+   * TIME-WAIT 2*MSL (RFC 9293 §3.3.2), the FIN-WAIT-2 timeout of an orphaned connection, or the
+   * connection-establishment timeout of an active open (cfg.connectTimeout, SYN-SENT/SYN-RECEIVED).
+   */
   close: Ms | null;
+}
+
+/** RFC 3168 ECN state of a connection that negotiated it. */
+export interface EcnState {
+  /** Receiver: a CE-marked segment arrived; every ACK carries ECE until the peer's CWR (§6.1.3). */
+  ece: boolean;
+  /** Sender: cwnd was reduced for an ECE; the next new data segment carries CWR (§6.1.2). */
+  cwr: boolean;
+  /** Sender: ECE is acted on only for an ACK beyond this (at most once per window of data, §6.1.2). */
+  recover: Seq;
 }
 
 /** An out-of-order segment held for reassembly (RFC 9293 §3.10.7.4 seventh). Non-overlapping, sorted by seq. */
@@ -106,6 +119,8 @@ export interface Tcb {
   rttSeq: Seq | null; rttAt: Ms;
 
   cc: CcState;
+  /** RFC 3168 ECN, once both SYNs agreed on it; null: not in use. */
+  ecn: EcnState | null;
   /** Whether the last transmit attempt was limited by cwnd (RFC 7661 spirit: do not grow cwnd when app-limited). */
   cwndLimited: boolean;
 
@@ -235,6 +250,7 @@ export function newTcb(init: TcbInit): Tcb {
       algo: cfg.cc, cwnd: cfg.initialCwnd * mss, ssthresh: 0x7fffffff, bytesAcked: 0,
       wMax: 0, k: 0, epochStart: null, cwndEpoch: 0, wEst: 0,
     },
+    ecn: null,
     cwndLimited: false,
     inRecovery: false, recover: init.iss, highRxt: init.iss, lostHigh: init.iss, dupAcks: 0, renoSacked: 0, forceRxt: false,
     sacked: [], sackedBytes: 0,

@@ -15,8 +15,14 @@ import { tcbDeadline, type Tcb } from './tcb.ts';
 export function tcpTick(tcb: Tcb, io: Io, now: Ms): void {
   const t = tcb.timers;
   if (t.close !== null && t.close <= now) {
-    // TIME-WAIT 2*MSL over (RFC 9293 §3.10.8), or an orphaned FIN-WAIT-2 gave up.
     t.close = null;
+    if (tcb.state === 'SYN-SENT' || tcb.state === 'SYN-RECEIVED') {
+      // cfg.connectTimeout: the application gives up on the open (RFC 1122 §4.2.3.5), no RST.
+      count(io, 'connect-timeout');
+      dropConn(tcb, io, timeoutCode(tcb));
+      return;
+    }
+    // TIME-WAIT 2*MSL over (RFC 9293 §3.10.8), or an orphaned FIN-WAIT-2 gave up.
     if (tcb.state === 'FIN-WAIT-2') count(io, 'fin-wait-2-timeout');
     dropConn(tcb, io, null);
     return;

@@ -134,6 +134,10 @@ export function userSetOption(tcb: Tcb, io: Io, now: Ms, o: Partial<TcpSocketCon
     tcb.timers.keepalive = cfg.keepAlive.enabled && synchronized(tcb.state) ? now + cfg.keepAlive.idle : null;
     tcb.keepProbes = 0;
   }
+  // A new connection-establishment timeout runs from now (as BSD's TCP_KEEPINIT re-arms its timer).
+  if (o.connectTimeout !== undefined && tcb.listener === null && (tcb.state === 'SYN-SENT' || tcb.state === 'SYN-RECEIVED')) {
+    tcb.timers.close = cfg.connectTimeout === null ? null : now + cfg.connectTimeout;
+  }
   if (o.noDelay === true && synchronized(tcb.state)) output(tcb, io, now);
   if (o.rcvBuf !== undefined && synchronized(tcb.state) && windowUpdateDue(tcb)) sendAck(tcb, io, now);
   if (o.sndBuf !== undefined && tcb.wantWrite && tcb.sndQLen < cfg.sndBuf && tcb.app === 'open') {

@@ -183,8 +183,8 @@ test('not runnable: unsupported options, sysctls and commands, with the reason',
     assert.is(o.status, 'not-runnable');
     assert.match(o.reason ?? '', why);
   };
-  nr('0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 setsockopt(3, IPPROTO_IP, IP_TTL, [4], 4) = 0\n', /^line 2: setsockopt IPPROTO_IP IP_TTL/);
-  nr('0 `sysctl -w net.inet.tcp.ecn.enable=1`\n', /ECN/);
+  nr('0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 setsockopt(3, IPPROTO_TCP, TCP_MD5SIG, [1], 4) = 0\n', /^line 2: setsockopt IPPROTO_TCP TCP_MD5SIG/);
+  nr('0 `sysctl -w net.inet.tcp.ecn.enable=3`\n', /accurate ECN/);
   nr('0 `sysctl -w net.inet.tcp.no_such_knob=1`\n', /no mapping/);
   nr('0 `ls /`\n', /shell command `ls \/` is not supported/);
   nr('0 close(3) = 0\n+0 < S 0:0(0) win 1 <bogus>\n', /parse error at line 2/);
@@ -239,6 +239,84 @@ test('consecutive inbound packets chain on script times, not on when the previou
   const ran = (line: number) => Number(at(line).split(' ')[0]);
   assert.ok(ran(12) > 0.05, `line 12 ran late: ${at(12)}`);
   assert.match(at(13), / line 13 \(at 0\.07\)/);
+});
+
+test("IP_TTL and IP_TOS: a bound socket's RST, the SYN|ACK and data carry them; a later setsockopt changes them", () => {
+  pass(`--tolerance_usecs=10000
+0.00 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
++0.00 setsockopt(3, IPPROTO_IP, IP_TTL, [4], 4) = 0
++0.00 setsockopt(3, IPPROTO_IP, IP_TOS, [IPTOS_DSCP_CS1], 4) = 0
++0.00 bind(3, ..., ...) = 0
++0.00 < S 0:0(0) win 32767 <mss 1460,sackOK,eol,eol>
++0.00 > (ttl 4, tos 0x20) R. 0:0(0) ack 1 win 0
++0.00 listen(3, 1) = 0
++0.00 < S 0:0(0) win 32767 <mss 1460,sackOK,eol,eol>
++0.00 > (ttl 4, tos 0x20) S. 0:0(0) ack 1 win 65535 <mss 1460,sackOK,eol,eol>
++0.01 < . 1:1(0) ack 1 win 32767
++0.00 accept(3, ..., ...) = 4
++0.00 getsockopt(4, IPPROTO_IP, IP_TTL, [4], [4]) = 0
++0.00 setsockopt(4, IPPROTO_IP, IP_TTL, [9], 4) = 0
++0.00 write(4, ..., 10) = 10
++0.00 > (ttl 9, tos 0x20) P. 1:11(10) ack 1
+`);
+  // Without the bound socket's options the closed-port RST uses the stack's TTL.
+  fails(`0.00 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
++0.00 setsockopt(3, IPPROTO_IP, IP_TTL, [4], 4) = 0
++0.00 < S 0:0(0) win 32767 <mss 1460,sackOK,eol,eol>
++0.00 > (ttl 4) R. 0:0(0) ack 1 win 0
+`, 4, /ttl 64 \(expected 4\)/);
+});
+
+test('ECN: ecn.enable=1 sends ECN-setup SYNs (maxretries of them retransmitted); an ECN-setup SYN|ACK turns it on', () => {
+  pass(`--tolerance_usecs=150000
+0 \`sysctl -w net.inet.tcp.ecn.enable=1\`
++0 \`sysctl -w net.inet.tcp.ecn.maxretries=0\`
++0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
++0 fcntl(3, F_SETFL, O_RDWR | O_NONBLOCK) = 0
++0 connect(3, ..., ...) = -1 EINPROGRESS (Operation now in progress)
++0 > SEW 0:0(0) win 65535 <mss 1460,nop,wscale 6,sackOK,TS val 100 ecr 0>
++1 > S 0:0(0) win 65535 <mss 1460,nop,wscale 6,sackOK,TS val 1100 ecr 0>
++0.1 < SE. 0:0(0) ack 1 win 65535 <mss 1460,sackOK,eol,eol>
++0 > . 1:1(0) ack 1
+`);
+  pass(`0 \`sysctl -w net.inet.tcp.ecn.enable=1\`
++0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
++0 fcntl(3, F_SETFL, O_RDWR | O_NONBLOCK) = 0
++0 connect(3, ..., ...) = -1 EINPROGRESS (Operation now in progress)
++0 > SEW 0:0(0) win 65535 <mss 1460,nop,wscale 6,sackOK,TS val 100 ecr 0>
++0.1 < SE. 0:0(0) ack 1 win 65535 <mss 1460,sackOK,eol,eol>
++0 > . 1:1(0) ack 1
++0 %{ assert tcpi_options == TCPI_OPT_SACK | TCPI_OPT_ECN }%
++0 write(3, ..., 10) = 10
++0 > [ect0] P. 1:11(10) ack 1
++0.01 < [ce] P. 1:11(10) ack 11 win 65535
++0.1 > [noecn] E. 11:11(0) ack 11
+`);
+});
+
+test('TCP_KEEPINIT: the connection attempt fails with ETIMEDOUT at the deadline; getsockopt reports it', () => {
+  pass(`--tolerance_usecs=150000
+0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
++0 setsockopt(3, IPPROTO_TCP, TCP_KEEPINIT, [3], 4) = 0
++0 getsockopt(3, IPPROTO_TCP, TCP_KEEPINIT, [3], [4]) = 0
+0...3 connect(3, ..., ...) = -1 ETIMEDOUT (Operation timed out)
++0 > S 0:0(0) win 65535 <...>
++1 > S 0:0(0) win 65535 <...>
+`);
+});
+
+test('TCP_NOOPT: a SYN without options; a peer offering everything gets nothing and MSS 536 is used', () => {
+  pass(`0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
++0 fcntl(3, F_SETFL, O_RDWR | O_NONBLOCK) = 0
++0 setsockopt(3, IPPROTO_TCP, TCP_NOOPT, [1], 4) = 0
++0 connect(3, ..., ...) = -1 EINPROGRESS (Operation now in progress)
++0 > S 0:0(0) win 65535
++0.05 < S. 0:0(0) ack 1 win 65535 <nop,wscale 7,sackOK,TS val 100 ecr 0>
++0 > . 1:1(0) ack 1 win 65535
++0 %{ assert tcpi_options == 0 }%
++0 write(3, ..., 600) = 600
++0 > . 1:537(536) ack 1
+`);
 });
 
 test.run();

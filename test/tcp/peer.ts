@@ -71,6 +71,8 @@ export class Peer {
   listener: ListenerId | null = null;
   /** Segments we sent, not yet matched by recv(). */
   pending: TcpSegment[] = [];
+  /** The IP packets of `pending` (for IP-header checks: TTL, TOS / traffic class, ECN field). */
+  pendingIp: Uint8Array[] = [];
   events: AppEvent[] = [];
   result: unknown = null;
   /** Our ISS (learned from the TCB or the first SYN we send). */
@@ -115,6 +117,7 @@ export class Peer {
       const info = tcpOptionsInfo(seg.options);
       if (info.ts !== null) this.lastTsval = info.ts.tsval;
       this.pending.push({ ...seg, payload: seg.payload.slice() });
+      this.pendingIp.push(pkt);
     }
     this.events.push(...r.events);
     this.result = r.result;
@@ -256,11 +259,12 @@ export class Peer {
     const line = (n: Norm) => `${n.flags} seq=${n.seq} ack=${n.ack} win=${n.win} len=${n.len} sack=[${n.sack}] ts=${n.ts}${n.opts === null ? '' : ` opts=${n.opts}`}`;
     assert.fixture(got.map(line).join('\n'), want.map(line).join('\n'), `at ${this.now} ms: segments sent`);
     this.pending = [];
+    this.pendingIp = [];
     return this;
   }
 
   /** Discard whatever we sent so far (setup steps). */
-  drain(): this { this.pending = []; this.events = []; return this; }
+  drain(): this { this.pending = []; this.pendingIp = []; this.events = []; return this; }
 
   /** Application events since the last expectEvents(), compared by type (and code for errors). */
   expectEvents(...types: string[]): this {
