@@ -50,6 +50,7 @@ function table(rows: Row[]): string {
 const sections: [string, () => Row[] | Promise<Row[]>][] = [
   ['wire', wireRows],
   ['tcp', async () => (await import('./bench-tcp.ts')).tcpBenchRows()],
+  ['migrate', async () => (await import('./bench-migrate.ts')).migrateBenchRows()],
 ];
 
 const only = process.argv.slice(2);

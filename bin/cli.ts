@@ -5,6 +5,8 @@ import { hideBin } from 'yargs/helpers';
 import { readFileSync } from 'node:fs';
 import { demo } from './demo.ts';
 import { conformCommand } from './conform/index.ts';
+import { fuzzCommand, fuzzOptions } from './fuzz.ts';
+import { replayCommand, replayOptions } from './replay.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -31,6 +33,12 @@ await yargs(hideBin(process.argv))
         ...(a.ignore ? { ignore: a.ignore as ('win' | 'timing')[] } : {}),
       });
     })
+  .command('fuzz', 'migration fuzzer: random scenarios on the simulated network, endpoint moved at random moments',
+    (y) => y.options(fuzzOptions),
+    async (a) => { process.exitCode = await fuzzCommand({ seed: a.seed, runs: a.runs, proto: a.proto, verbose: a.verbose }); })
+  .command('replay <file>', 'feed one side of a recorded TCP session (pcap) into ferry; report where its answers diverge',
+    (y) => y.positional('file', { type: 'string', demandOption: true, describe: 'pcap or pcapng file' }).options(replayOptions),
+    async (a) => { process.exitCode = await replayCommand({ file: String(a.file), side: a.side, all: a.all, json: a.json }); })
   .demandCommand(1, 'Name a command; see ferry --help.')
   .strict()
   .version(pkg.version)
