@@ -50,6 +50,8 @@ function table(rows: Row[]): string {
 const sections: [string, () => Row[] | Promise<Row[]>][] = [
   ['wire', wireRows],
   ['tcp', async () => (await import('./bench-tcp.ts')).tcpBenchRows()],
+  ['tun', async () => (await import('./bench-tun.ts')).tunBenchRows()],
+  ['sctp', async () => (await import('./bench-sctp.ts')).sctpBenchRows()],
   ['migrate', async () => (await import('./bench-migrate.ts')).migrateBenchRows()],
 ];
 

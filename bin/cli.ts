@@ -5,12 +5,14 @@ import { hideBin } from 'yargs/helpers';
 import { readFileSync } from 'node:fs';
 import { demo } from './demo.ts';
 import { conformCommand } from './conform/index.ts';
+import { registerServiceCommands } from './services.ts';
+import { registerSctpCommands } from './sctp-services.ts';
 import { fuzzCommand, fuzzOptions } from './fuzz.ts';
 import { replayCommand, replayOptions } from './replay.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
 
-await yargs(hideBin(process.argv))
+await registerSctpCommands(registerServiceCommands(yargs(hideBin(process.argv))))
   .scriptName('ferry')
   .usage('$0 <command> [options]\n\nA user-space TCP and SCTP stack whose live connections can move between nodes.')
   .command('demo', 'run the main demonstration (what exists so far)', {}, async () => { await demo(); })

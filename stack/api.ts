@@ -197,6 +197,13 @@ export interface StackConfig {
   ephemeralPorts: [number, number];
   /** TTL / hop limit of packets we send. */
   ttl: number;
+  /**
+   * Segmentation offload (TSO/GSO), a property of the link as in Linux: new data may leave as one
+   * super-segment of up to this many MSS-sized segments, which the link cuts into MSS-sized
+   * segments on the wire (a TUN with virtio-net GSO, tun/tun-link.ts). 1: off (the default).
+   * Retransmissions, window probes and Nagle-held tails are never super-segments.
+   */
+  tsoSegments: number;
   /** Floor for path-MTU decreases from ICMP (RFC 1191 §3: 68; Linux min_pmtu 552). IPv6 is always ≥ 1280 (RFC 8200 §5). */
   minPmtuV4: number;
 }

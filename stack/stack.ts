@@ -115,6 +115,7 @@ export function defaultStackConfig(addresses: string[]): StackConfig {
     ephemeralPorts: [49152, 65535],
     ttl: 64,
     minPmtuV4: 552,
+    tsoSegments: 1,
   };
 }
 

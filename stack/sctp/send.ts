@@ -29,7 +29,18 @@ class Packer {
   private used = 0;
   /** Packets emitted carrying new data (for Max.Burst). */
   packets = 0;
+  /** A SACK is due; addSack() puts it into the packet for `sackPath`, once. */
+  sackDue = false;
+  sackPath = 0;
   constructor(private readonly io: SctpIo, private readonly a: Assoc) {}
+
+  // A method rather than a closure in output(): a closure is a new function object on every
+  // call (and under tsx, whose esbuild keepNames wraps each in __name, a costly one).
+  addSack(): void {
+    if (!this.sackDue) return;
+    this.add(this.sackPath, makeSack(this.a));
+    this.sackDue = false;
+  }
 
   /** Room left in the current packet if it is for `path` (else a full packet's room). */
   room(path: number): number {
@@ -68,20 +79,19 @@ const canSendData = (a: Assoc): boolean =>
 export function output(a: Assoc, io: SctpIo, now: Ms, fastRtx = false): void {
   if (a.state === 'CLOSED') { a.ctrl = []; return; }
   const pk = new Packer(io, a);
-  let sackDue = a.sackNow || (a.sackAt !== null && a.sackAt <= now);
-  const sackPath = replyPathFor(a);
-  const addSack = () => { if (sackDue) { pk.add(sackPath, makeSack(a)); sackDue = false; } };
+  pk.sackDue = a.sackNow || (a.sackAt !== null && a.sackAt <= now);
+  const sackPath = pk.sackPath = replyPathFor(a);
   // §6.10: control chunks first. A due SACK goes with the first packet to its path, after a
   // COOKIE ACK (§5.1 E: DATA and SACK may follow the COOKIE ACK, which comes first).
   for (const c of a.ctrl) {
     const cookieAck = c.chunk.type === 'COOKIE-ACK';
-    if (c.path === sackPath && !cookieAck) addSack();
+    if (c.path === sackPath && !cookieAck) pk.addSack();
     pk.add(c.path, c.chunk);
-    if (c.path === sackPath && cookieAck) addSack();
+    if (c.path === sackPath && cookieAck) pk.addSack();
   }
   a.ctrl = [];
   if (!canSendData(a)) {
-    addSack();
+    pk.addSack();
     pk.flush();
     return;
   }
@@ -90,7 +100,7 @@ export function output(a: Assoc, io: SctpIo, now: Ms, fastRtx = false): void {
   if (a.peerPrSctp) prune(a, io, now);
   const dp = dataPath(a);
   // A pending delayed SACK rides along with data to its path (§6.2 bundling).
-  if (sackDue || (a.sackAt !== null && a.rtxCount + a.pending.length > 0 && sackPath === dp)) { sackDue = true; addSack(); }
+  if (pk.sackDue || (a.sackAt !== null && a.rtxCount + a.pending.length > 0 && sackPath === dp)) { pk.sackDue = true; pk.addSack(); }
   // RFC 3758 §3.5 F2: a FORWARD TSN is bundled ahead of the DATA.
   if (a.fwdTsn) {
     pk.add(dp, makeForwardTsn(a));

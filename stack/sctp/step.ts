@@ -298,22 +298,27 @@ function packetIn(st: SctpStackState, ev: Extract<SctpEvent, { type: 'packet' }>
   noAssoc(st, pkt, ev, io, now);
 }
 
-/** The association a packet belongs to: by source address, or for INIT / COOKIE ECHO by the addresses they list (§5.2). */
+/** The association a packet belongs to: by source address, or for INIT / INIT ACK / COOKIE ECHO by the addresses they list (§5.2). */
 function findAssoc(st: SctpStackState, pkt: SctpPacket, src: string): Assoc | null {
-  const byKey = (addr: string): Assoc | null => {
-    const id = st.byRemote[remoteKey(pkt.dstPort, addr, pkt.srcPort)];
-    return id === undefined ? null : st.assocs[id] ?? null;
-  };
-  const a = byKey(src);
+  const a = byRemote(st, pkt, src);
   if (a !== null) return a;
   const first = pkt.chunks[0]!;
-  if (first.type === 'INIT') {
-    for (const x of readInitParams(first.params).addrs) { const b = byKey(x); if (b !== null) return b; }
+  // An INIT ACK may come from another of the peer's addresses than the one our INIT went to
+  // (usrsctp picks its source among all its addresses); it lists that one (§5.1.2 C), so it
+  // is found the way Linux finds it (__sctp_rcv_init_ack_lookup). Its tag is checked later.
+  if (first.type === 'INIT' || first.type === 'INIT-ACK') {
+    for (const x of readInitParams(first.params).addrs) { const b = byRemote(st, pkt, x); if (b !== null) return b; }
   } else if (first.type === 'COOKIE-ECHO') {
     const ck = decodeCookie(first.cookie, st.cookieKey);
-    if (typeof ck !== 'string') for (const x of [ck.src, ...ck.peerAddrs]) { const b = byKey(x); if (b !== null) return b; }
+    if (typeof ck !== 'string') for (const x of [ck.src, ...ck.peerAddrs]) { const b = byRemote(st, pkt, x); if (b !== null) return b; }
   }
   return null;
+}
+
+/** The association of `pkt`'s ports with peer address `addr` (a module function: no closure per packet). */
+function byRemote(st: SctpStackState, pkt: SctpPacket, addr: string): Assoc | null {
+  const id = st.byRemote[remoteKey(pkt.dstPort, addr, pkt.srcPort)];
+  return id === undefined ? null : st.assocs[id] ?? null;
 }
 
 type PacketEv = Extract<SctpEvent, { type: 'packet' }>;

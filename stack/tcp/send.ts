@@ -251,7 +251,9 @@ function sendRange(tcb: Tcb, io: Io, now: Ms, seq: number, maxData: number, with
   const blocks = tcb.sackOk ? sackBlocks(tcb) : null;
   const nb = blocks === null ? 0 : Math.min(blocks.length, tcb.tsOk ? 3 : 4);
   const extra = nb > 0 ? 4 + 8 * nb : 0;
-  const len = Math.min(maxData, avail, tcb.mss - extra);
+  // New data may be a super-segment (StackConfig.tsoSegments, newDataLen); anything else is one MSS at most.
+  const cap = !rxt && !probe && maxData > tcb.mss ? maxData : tcb.mss;
+  const len = Math.min(maxData, avail, cap - extra);
   const fin = withFin && tcb.finSeq !== null && ((seq + len) >>> 0) === tcb.finSeq;
   const payload = len > 0 ? sndQRead(tcb, seqDiff(seq, tcb.sndQSeq), len) : EMPTY;
   let flags = ACK;
@@ -282,7 +284,7 @@ function sendRange(tcb: Tcb, io: Io, now: Ms, seq: number, maxData: number, with
  * Bytes of new data to send now (or -1 for none), applying the usable window, cwnd, Nagle
  * (RFC 9293 §3.7.4) and sender SWS avoidance (RFC 9293 §3.8.6.2.1). Returns 0 for a bare FIN.
  */
-function newDataLen(tcb: Tcb, pipe: number): number {
+function newDataLen(tcb: Tcb, pipe: number, tso: number): number {
   const offset = seqDiff(tcb.sndNxt, tcb.sndQSeq);
   const avail = tcb.sndQLen - offset;
   const finPending = tcb.finSeq !== null && seqLe(tcb.sndNxt, tcb.finSeq);
@@ -293,6 +295,19 @@ function newDataLen(tcb: Tcb, pipe: number): number {
   // RFC 3042 limited transmit: the first two duplicate ACKs may each release one new segment.
   // (With SACK the SACKed segments already leave pipe, which has the same effect.)
   if (!tcb.sackOk && !tcb.inRecovery && tcb.dupAcks > 0 && tcb.dupAcks < tcb.cfg.dupThresh) room += tcb.dupAcks * mss;
+  // StackConfig.tsoSegments: a run of whole segments leaves as one super-segment for the link to cut
+  // (GSO). The wire still carries MSS-sized segments: a tail shorter than the MSS goes along
+  // only when it empties the queue and Nagle would not hold it (noDelay, or the FIN follows).
+  if (tso > 1 && avail >= 2 * mss) {
+    // An IP packet holds at most 65535 bytes: room for the largest IP and TCP headers stays.
+    const big = Math.min(avail, Math.floor(Math.min(mss * tso, 65535 - 60 - 60) / mss) * mss);
+    let u = Math.min(big, wnd, room);
+    if (!(u === avail && (tcb.cfg.noDelay || finPending))) u -= u % mss;
+    if (u >= 2 * mss) {
+      if (room < big) tcb.cwndLimited = true;
+      return u;
+    }
+  }
   const len = Math.min(avail, mss);
   const usable = Math.min(len, wnd, room);
   if (room < len) tcb.cwndLimited = true;
@@ -337,7 +352,7 @@ export function output(tcb: Tcb, io: Io, now: Ms): void {
         continue;
       }
       tcb.forceRxt = false;
-      const n = newDataLen(tcb, pipe);
+      const n = newDataLen(tcb, pipe, io.shared.config.tsoSegments);
       if (n < 0) break;
       const used = sendRange(tcb, io, now, tcb.sndNxt, n, true, false);
       if (used === 0) break;
