@@ -177,7 +177,11 @@ export function updateScoreboard(tcb: Tcb, blocks: readonly SackBlock[], ack: nu
     if (!seqLt(l, r)) continue;
     if (seqLe(r, ack)) { if (k === 0) count(io, 'dsack-rcvd'); continue; }
     if (seqGt(r, tcb.sndNxt)) { count(io, 'sack-invalid'); continue; }
-    if (seqLt(l, ack)) l = ack;
+    // An old, reordered ACK may carry blocks that a newer ACK has since covered: nothing below
+    // SND.UNA belongs in the scoreboard (RFC 6675 §5: the scoreboard holds outstanding data).
+    const floor = seqGt(tcb.sndUna, ack) ? tcb.sndUna : ack;
+    if (seqLe(r, floor)) continue;
+    if (seqLt(l, floor)) l = floor;
     added += sbInsert(tcb, l, r);
   }
   return added;

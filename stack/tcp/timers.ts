@@ -138,7 +138,9 @@ export function rebaseTcb(tcb: Tcb, delta: number): void {
   if (t.delack !== null) t.delack += delta;
   if (t.keepalive !== null) t.keepalive += delta;
   if (t.close !== null) t.close += delta;
-  tcb.tsOffset = (tcb.tsOffset - delta) | 0;
+  // Round up: TSval = floor(now + tsOffset), so truncating a fractional shift could move TSval
+  // back by one and trip the peer's PAWS check (RFC 7323 §5); rounding up only moves it ahead.
+  tcb.tsOffset = Math.ceil(tcb.tsOffset - delta) | 0;
   tcb.rttAt += delta;
   tcb.lastRcvAt += delta;
   if (tcb.tsRecentAt !== null) tcb.tsRecentAt += delta;

@@ -17,4 +17,15 @@ test('rebase: an RTO due 200 ms after a write is still due 200 ms later on the n
   assert.is((1_000_200 + t.tsOffset) >>> 0, (ts0 + 200) >>> 0, 'TSval advanced by exactly the 200 ms that passed');
 });
 
+test('rebase: a fractional clock shift never moves TSval backwards', () => {
+  for (const [offset, delta] of [[12345, 0.3], [12345, 0.7], [777, 1000.5], [-5000, -0.4], [5000, -2.9], [-1, 12345.999]] as const) {
+    const p = established({ tcp: { delayedAck: false } });
+    p.tcb().tsOffset = offset;
+    const before = (1000 + p.tcb().tsOffset) >>> 0; // TSval at t=1000 on the old clock
+    rebaseStack(p.st, delta);
+    const after = Math.floor((1000 + delta + p.tcb().tsOffset)) >>> 0; // the same instant on the new clock
+    assert.ok(after >= before && after - before <= 1, `offset ${offset}, delta ${delta}: TSval ${before} -> ${after}`);
+  }
+});
+
 test.run();
