@@ -9,7 +9,6 @@
 // host steps each one synchronously and the stack copies what it keeps
 // (stack/sctp/events.ts, 'packet'), so no copy is made here. Packets the host sends are fresh
 // buffers the link owns.
-import { canonicalIp, isV6, parseV4, parseV6 } from '../stack/wire/addr.ts';
 import type { SctpAssocConfig } from '../stack/sctp/api.ts';
 import { openTun } from './device.ts';
 import type { TunDevice } from './device.ts';
@@ -65,42 +64,10 @@ export class SctpTunLink implements Link {
 
 // --------------------------------------------------------------------------- addresses
 
-/** A parsed CIDR: canonical address, prefix length, family. */
-export interface Cidr { addr: string; prefix: number; v6: boolean }
-
-/** Parse 'a.b.c.d/n' or 'x::y/n'; throws a TypeError saying what is wrong. */
-export function parseCidr(text: string): Cidr {
-  const m = /^([^/\s]+)\/(\d{1,3})$/.exec(text ?? '');
-  if (m === null) throw new TypeError(`"${text}" is not an address in CIDR form (e.g. 10.99.0.1/24)`);
-  const addr = canonicalIp(m[1]!);
-  if (addr === null) throw new TypeError(`"${text}": "${m[1]}" is not an IPv4 or IPv6 address`);
-  const v6 = isV6(addr);
-  const prefix = Number(m[2]);
-  if (prefix > (v6 ? 128 : 32)) throw new TypeError(`"${text}": prefix length ${prefix} is more than ${v6 ? 128 : 32}`);
-  return { addr, prefix, v6 };
-}
-
-/** Whether `addr` lies in `c`'s prefix. */
-export function inPrefix(c: Cidr, addr: string): boolean {
-  const a = c.v6 ? parseV6(c.addr) : parseV4(c.addr);
-  const b = c.v6 ? parseV6(addr) : parseV4(addr);
-  if (a === null || b === null) return false;
-  for (let bit = 0; bit < c.prefix; bit++) {
-    const mask = 0x80 >> (bit & 7);
-    if ((a[bit >> 3]! & mask) !== (b[bit >> 3]! & mask)) return false;
-  }
-  return true;
-}
-
-/** Check the kernel side's CIDR and ferry's address together; throws a TypeError saying what is wrong. */
-export function checkTunAddresses(tun: string, ip: string): { cidr: Cidr; ip: string } {
-  const cidr = parseCidr(tun);
-  const addr = canonicalIp(ip ?? '');
-  if (addr === null) throw new TypeError(`"${ip}" is not an IPv4 or IPv6 address`);
-  if (isV6(addr) !== cidr.v6) throw new TypeError(`ferry's address ${addr} and the device's ${cidr.addr} are of different IP versions`);
-  if (addr === cidr.addr) throw new TypeError(`ferry's address ${addr} is the kernel side's own address: pick another one (e.g. in ${tun})`);
-  return { cidr, ip: addr };
-}
+// The same address checks as the TCP services (tun/tun-host.ts).
+import { checkAddresses as checkTunAddresses, inPrefix, parseCidr } from './tun-host.ts';
+export { parseCidr, inPrefix, checkTunAddresses };
+export type { Cidr } from './tun-host.ts';
 
 // ------------------------------------------------------------------------------- host
 
