@@ -26,25 +26,17 @@ import { parseIp } from '../stack/wire/ip.ts';
 import { parseSctp } from '../stack/wire/sctp.ts';
 import { Sim, type LinkConfig, type SimNode, type SimOut } from '../tun/sim.ts';
 import { Router } from '../tun/sim-nodes.ts';
-import { chance, fork, nextFloat, nextInt, nextU32, prngInit, type PrngState } from '../tun/prng.ts';
+import { chance, fork, nextFloat, nextInt, prngInit, type PrngState } from '../tun/prng.ts';
 import { decodeSnapshot, encodeSnapshot, type Snapshot } from './snapshot.ts';
 import { ReplayGuard, openSnapshot, sealSnapshot } from './envelope.ts';
-import { TRIGGERS, type FuzzOptions, type FuzzResult, type Trigger } from './fuzz.ts';
+import { FuzzError, TRIGGERS, patternTable, type FuzzOptions, type FuzzResult, type Trigger } from './fuzz.ts';
 
 const P_ADDR = '10.52.0.1', S_ADDR = '10.52.0.2', PORT = 5000;
 const F_NODES = 3;
 const KEY = new Uint8Array(32).map((_, i) => 0x3c ^ i);
 const HDR = 12;
 const TABLE_LEN = 4093;
-const TABLE = (() => {
-  const r = prngInit(77);
-  const t = new Uint8Array(TABLE_LEN * 2);
-  for (let i = 0; i < TABLE_LEN; i++) t[i] = nextU32(r) & 0xff;
-  t.copyWithin(TABLE_LEN, 0, TABLE_LEN);
-  return t;
-})();
-
-class FuzzError extends Error {}
+const TABLE = patternTable(77, TABLE_LEN);
 
 /** An SCTP stack as a sim node on its own clock, with a frozen table in front of it. */
 class SNode implements SimNode {

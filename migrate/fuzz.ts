@@ -59,17 +59,24 @@ export interface FuzzResult {
 const P_ADDR = '10.50.0.1', S_ADDR = '10.50.0.2', PORT = 7000;
 const F_NODES = 3;
 const KEY = new Uint8Array(32).map((_, i) => 0xa0 ^ i);
+/**
+ * A seeded byte pattern of prime length `len`, stored twice over so any window of up to `len`
+ * bytes starting below `len` is one contiguous subarray (the fuzzers' expected payloads).
+ */
+export function patternTable(seed: number, len: number): Uint8Array {
+  const r = prngInit(seed);
+  const t = new Uint8Array(len * 2);
+  for (let i = 0; i < len; i++) t[i] = nextU32(r) & 0xff;
+  t.copyWithin(len, 0, len);
+  return t;
+}
+
 /** Pattern table (prime length) shared by every stream. */
 const TABLE_LEN = 8191;
-const TABLE = (() => {
-  const r = prngInit(99);
-  const t = new Uint8Array(TABLE_LEN * 2);
-  for (let i = 0; i < TABLE_LEN; i++) t[i] = nextU32(r) & 0xff;
-  t.copyWithin(TABLE_LEN, 0, TABLE_LEN);
-  return t;
-})();
+const TABLE = patternTable(99, TABLE_LEN);
 
-class FuzzError extends Error {}
+/** A broken invariant found by a fuzz run. */
+export class FuzzError extends Error {}
 
 // ------------------------------------------------------------------------------ node
 
