@@ -78,5 +78,5 @@ export async function demo(): Promise<void> {
     process.exitCode = 1;
     return;
   }
-  say(`${stamp()} demo: OK. Next: TUN devices against the Linux kernel, SCTP, and live migration (see README).`);
+  say(`${stamp()} demo: OK. More in the README: ferry http/echo/get on a TUN against the kernel, SCTP with usrsctp, ferry fuzz (live migration), ferry conform.`);
 }
