@@ -19,7 +19,12 @@ import {
   createSctpStack, defaultSctpStackConfig, sctpAssocInfo, sctpIpStep, sctpNextDeadline,
   type AssocId, type SctpAppEvent, type SctpAssocConfig, type SctpAssocInfo, type SctpErrorCode, type SctpEvent,
   type SctpIpEvent, type SctpResultOf, type SctpStackConfig, type SctpStackState,
+  sctpEventFromIp, sctpOutToIp,
 } from '../stack/sctp/api.ts';
+import {
+  exportAssoc, freezeAssoc, holdSctp, importAssoc, newSctpFrozenTable, releaseAssoc, takeHeldSctp,
+  type AssocExport, type FreezeResult, type SctpFrozenTable, type SctpHeldPacket,
+} from '../stack/freeze.ts';
 import { type Clock, realClock } from './clock.ts';
 import type { Link } from './driver.ts';
 import type { SimNode, SimOut } from './sim.ts';
@@ -49,6 +54,8 @@ type Handler = (ev: SctpAppEvent) => void;
 /** The SCTP driver: the one impure loop around an SctpStackState. Also a SimNode. */
 export class SctpHost implements SimNode {
   state: SctpStackState;
+  /** Frozen (and expected) associations: packets for them are held, not stepped (stack/freeze.ts). */
+  readonly frozen: SctpFrozenTable = newSctpFrozenTable();
   readonly clock: Clock;
   /** Sees every event before it is dispatched (tests, benchmarks). */
   onEvent: Handler | null = null;
@@ -96,6 +103,11 @@ export class SctpHost implements SimNode {
   }
 
   private step(ev: SctpIpEvent): unknown {
+    // A packet for a frozen association is held (no answer, no §8.4 ABORT) until it moves on.
+    if (ev.type === 'ip' && this.frozen.n > 0) {
+      const pe = sctpEventFromIp(this.state, ev.data);
+      if (pe !== null && holdSctp(this.frozen, pe)) return null;
+    }
     const r = sctpIpStep(this.state, ev, this.now(), this.ttl);
     if (!this.closed) for (const p of r.out) this.out.push(p);
     if (r.events.length > 0) this.dispatch(r.events);
@@ -181,6 +193,47 @@ export class SctpHost implements SimNode {
   }
 
   info(id: AssocId): SctpAssocInfo | null { return sctpAssocInfo(this.state, id); }
+
+  // ---- migration (stack/freeze.ts) ----
+
+  /** Take association `id` out of the stack: it sends nothing, its packets are held; its Association object is detached. */
+  freeze(id: AssocId): FreezeResult {
+    const r = freezeAssoc(this.state, this.frozen, id, this.now());
+    if (r.ok) { this.unwatch(id); if (this.useTimers) this.arm(); }
+    return r;
+  }
+
+  /** The frozen association in snapshot time (held packets move into it). */
+  exportAssoc(id: AssocId): FreezeResult<AssocExport> { return exportAssoc(this.frozen, id); }
+
+  /** Packets held for frozen `id` since the last export/take, as IP packets (to forward them). */
+  takeHeld(id: AssocId): Uint8Array[] { return takeHeldSctp(this.frozen, id).map((p) => this.heldToIp(p)); }
+
+  /** Forget frozen `id` (it lives elsewhere now); what it still held, as IP packets. */
+  release(id: AssocId): Uint8Array[] { return releaseAssoc(this.frozen, id).map((p) => this.heldToIp(p)); }
+
+  private heldToIp(p: SctpHeldPacket): Uint8Array { return sctpOutToIp({ src: p.src, dst: p.dst, sctp: p.sctp, encap: p.encap }, this.ttl); }
+
+  /**
+   * Install an exported association here and return an Association for it (listen for
+   * 'message' on it); held packets are replayed. Throws when the stack refuses it.
+   */
+  adopt(exp: AssocExport): Association {
+    const r = importAssoc(this.state, this.frozen, exp, this.now());
+    if (!r.ok) throw new Error(`adopt: ${r.error}`);
+    const { id, events, replay } = r.value;
+    const a = new Association(this, id);
+    a.connected = exp.assoc.state !== 'COOKIE-WAIT' && exp.assoc.state !== 'COOKIE-ECHOED';
+    this.batching++;
+    try {
+      if (events.length > 0) this.dispatch(events);
+      for (const p of replay) this.step({ type: 'packet', src: p.src, dst: p.dst, sctp: p.sctp, encap: p.encap });
+    } finally { this.batching--; }
+    if (this.batching === 0) this.flush();
+    // Messages delivered before the move but not yet read.
+    queueMicrotask(() => a.pull());
+    return a;
+  }
 
   // ---- SimNode ----
   private take(): SimOut[] {
