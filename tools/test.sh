@@ -11,6 +11,8 @@ need_pkgs=()
 command -v tshark >/dev/null || need_pkgs+=(tshark)
 [ -x /usr/lib/usrsctp/echo_server ] || need_pkgs+=(libusrsctp-examples)
 command -v ip >/dev/null || need_pkgs+=(iproute2)
+command -v ping >/dev/null || need_pkgs+=(iputils-ping)
+command -v curl >/dev/null || need_pkgs+=(curl)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "test: installing ${need_pkgs[*]}"
