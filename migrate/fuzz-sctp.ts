@@ -29,7 +29,7 @@ import { Router } from '../tun/sim-nodes.ts';
 import { chance, fork, nextFloat, nextInt, prngInit, type PrngState } from '../tun/prng.ts';
 import { decodeSnapshot, encodeSnapshot, type Snapshot } from './snapshot.ts';
 import { ReplayGuard, openSnapshot, sealSnapshot } from './envelope.ts';
-import { FuzzError, TRIGGERS, patternTable, type FuzzOptions, type FuzzResult, type Trigger } from './fuzz.ts';
+import { FuzzError, TRIGGERS, patternTable, simTimeFor, type FuzzOptions, type FuzzResult, type Trigger } from './fuzz.ts';
 
 const P_ADDR = '10.52.0.1', S_ADDR = '10.52.0.2', PORT = 5000;
 const F_NODES = 3;
@@ -72,10 +72,7 @@ class SNode implements SimNode {
   poll(): readonly SimOut[] { return this.take(); }
   nextDeadline(): number | null {
     const d = sctpNextDeadline(this.st);
-    if (d === null) return null;
-    let t = d - this.off;
-    for (let i = 0; i < 8 && t + this.off < d; i++) t += Math.max(Math.abs(t) * 2 ** -52, 2 ** -1074);
-    return t;
+    return d === null ? null : simTimeFor(d, this.off);
   }
 }
 

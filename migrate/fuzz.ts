@@ -71,6 +71,16 @@ export function patternTable(seed: number, len: number): Uint8Array {
   return t;
 }
 
+/**
+ * The sim time whose node time (sim time + off) is at least `d`. Floating point: (d - off) + off
+ * may fall just short of d, and a node ticked before its deadline would do nothing.
+ */
+export function simTimeFor(d: number, off: number): number {
+  let t = d - off;
+  for (let i = 0; i < 8 && t + off < d; i++) t += Math.max(Math.abs(t) * 2 ** -52, 2 ** -1074);
+  return t;
+}
+
 /** Pattern table (prime length) shared by every stream. */
 const TABLE_LEN = 8191;
 const TABLE = patternTable(99, TABLE_LEN);
@@ -105,11 +115,7 @@ class FNode implements SimNode {
   poll(): readonly SimOut[] { return this.take(); }
   nextDeadline(): number | null {
     const d = stackNextDeadline(this.st);
-    if (d === null) return null;
-    // Sim time whose stack time is at least d (floating point: (d - off) + off may fall short).
-    let t = d - this.off;
-    for (let i = 0; i < 8 && t + this.off < d; i++) t += Math.max(Math.abs(t) * 2 ** -52, 2 ** -1074);
-    return t;
+    return d === null ? null : simTimeFor(d, this.off);
   }
 }
 
