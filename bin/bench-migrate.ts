@@ -164,6 +164,9 @@ function sctpSize(): { size: number; generic: number } {
   return { size: encodeSnapshot({ kind: 'sctp-assoc', takenAt: 3, assoc: e.value, app: null }).length, generic };
 }
 
+/** Freeze, seal, open and resume `n` idle connections in one process (the HA bench's ceiling). */
+export function migrateIdleMs(n: number): number { return many(n).ms; }
+
 export async function migrateBenchRows(): Promise<Row[]> {
   const idle = single(2000, 0);
   const busy = single(500, 64 * 1024);

@@ -53,6 +53,7 @@ const sections: [string, () => Row[] | Promise<Row[]>][] = [
   ['tun', async () => (await import('./bench-tun.ts')).tunBenchRows()],
   ['sctp', async () => (await import('./bench-sctp.ts')).sctpBenchRows()],
   ['migrate', async () => (await import('./bench-migrate.ts')).migrateBenchRows()],
+  ['ha', async () => (await import('./bench-ha.ts')).haBenchRows()],
 ];
 
 const only = process.argv.slice(2);

@@ -7,15 +7,32 @@ import { demo } from './demo.ts';
 import { conformCommand } from './conform/index.ts';
 import { registerServiceCommands } from './services.ts';
 import { registerSctpCommands } from './sctp-services.ts';
+import { registerNodeCommands } from './node-cli.ts';
 import { fuzzCommand, fuzzOptions } from './fuzz.ts';
 import { replayCommand, replayOptions } from './replay.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
 
-await registerSctpCommands(registerServiceCommands(yargs(hideBin(process.argv))))
+await registerNodeCommands(registerSctpCommands(registerServiceCommands(yargs(hideBin(process.argv)))))
   .scriptName('ferry')
   .usage('$0 <command> [options]\n\nA user-space TCP and SCTP stack whose live connections can move between nodes.')
-  .command('demo', 'run the main demonstration (what exists so far)', {}, async () => { await demo(); })
+  .command('demo', 'the HA demo: two ferry nodes, a curl download and a usrsctp stream, a live switch-over mid-transfer (root; --local for the in-process stack demo)',
+    (y) => y
+      .option('local', { type: 'boolean', default: false, describe: 'the earlier in-process demo: two stacks over a lossy in-memory link (no root needed)' })
+      .option('size', { type: 'number', default: 100, describe: 'MB downloaded by curl' })
+      .option('keep', { type: 'boolean', default: false, describe: "keep the lab's directory (node logs, configs)" }),
+    async (a) => {
+      if (a.local) { await demo(); return; }
+      if (!(Number.isFinite(a.size) && a.size >= 1 && a.size <= 10_000)) { process.stderr.write(`ferry demo: --size ${a.size}: a number of MB in 1..10000\n`); process.exit(2); }
+      const { runHaDemo } = await import('./demo-ha.ts');
+      try {
+        const r = await runHaDemo({ sizeMB: a.size, keep: a.keep });
+        process.exitCode = r.ok ? 0 : 1;
+      } catch (e) {
+        process.stderr.write(`ferry demo: ${(e as Error).message}\n`);
+        process.exitCode = 1;
+      }
+    })
   .command('conform <paths..>', 'run packetdrill scripts (e.g. the FreeBSD TCP suite) against ferry on a virtual clock',
     (y) => y
       .positional('paths', { type: 'string', array: true, describe: 'script files or directories' })

@@ -1,7 +1,8 @@
 // The hand-over link: a framed, authenticated channel between two nodes' hand-over addresses,
 // over one kernel TCP connection (node:net). It carries snapshots (sealed envelopes,
 // envelope.ts), packets redirected to where a connection went while the service address still
-// points at the old node, and acknowledgements.
+// points at the old node, acknowledgements, and control messages (the HA node's switch-over
+// protocol, migrate/node.ts: UTF-8 JSON).
 //
 // Frame: u32 length (bytes after this field) | u8 type | u32 seq | payload | 32-byte MAC
 //   MAC = HMAC-SHA-256(K, length | type | seq | payload), K per direction (below).
@@ -22,9 +23,9 @@ import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import { hmac, macEqual } from './envelope.ts';
 
-export const FRAME_TYPES = { hello: 1, snapshot: 2, packet: 3, ack: 4 } as const;
+export const FRAME_TYPES = { hello: 1, snapshot: 2, packet: 3, ack: 4, control: 5 } as const;
 export type FrameType = keyof typeof FRAME_TYPES;
-const TYPE_NAMES: Record<number, FrameType> = { 1: 'hello', 2: 'snapshot', 3: 'packet', 4: 'ack' };
+const TYPE_NAMES: Record<number, FrameType> = { 1: 'hello', 2: 'snapshot', 3: 'packet', 4: 'ack', 5: 'control' };
 const HANDOVER_VERSION = 1;
 const MAC_LEN = 32;
 const MIN_LEN = 1 + 4 + MAC_LEN;

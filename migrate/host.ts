@@ -7,22 +7,21 @@
 //   const { socket, app } = resumeSocket(hostB, m.envelope, key, guard);
 //   ... forward takeHeldPackets(hostA, m.id) to hostB for a while, then releaseFrozen(hostA, m.id).
 //
-// Built on public pieces only: Host.state/call/input/flush/unwatchConn, Socket.accepted,
-// Readable.read/unshift. What that cannot reach (see report): bytes the application wrote that
-// still sit in the Socket's Writable buffer (not yet accepted by the stack) cannot be taken
-// out, so freezeSocket refuses a socket whose writableLength is not 0 (wait for 'drain'); and a
-// connection still in its handshake resumes without a 'connect' event.
+// Built on Host.state/call/input/flush/unwatchConn, Socket.accepted/takeUnsent,
+// Readable.read/unshift. A connection still in its handshake resumes without a 'connect' event.
 //
 // Snapshot payload: a tcp-conn snapshot whose application blob is a small frame
-//   u32 length of the unread bytes | unread bytes | the application's own blob
-// where "unread" are bytes the Socket had already pulled from the stack into its readable
-// buffer but the application had not consumed: they are put back in front on resume.
+//   u32 n | n unread bytes | u32 m | m unsent bytes | u8 flags (1: end() pending) | the application's own blob
+// "unread" are bytes the Socket had already pulled from the stack into its readable buffer but
+// the application had not consumed: they are put back in front on resume. "unsent" are bytes
+// the application wrote that the stack had not accepted yet (the Socket's Writable buffer):
+// they are written first on resume, and end() follows them if the application had called it.
 import type { ConnId } from '../stack/api.ts';
 import { exportConn, freezeConn, importConn, releaseConn, reserve, takeHeld, thawConn, unreserve } from '../stack/freeze.ts';
 import type { Host } from '../tun/driver.ts';
 import { Socket, type Server } from '../tun/net.ts';
 import { openSnapshot, sealSnapshot, type ClusterKey, type EnvelopeError, type ReplayGuard } from './envelope.ts';
-import { decodeSnapshot, encodeSnapshot } from './snapshot.ts';
+import { decodeSnapshot, encodeSnapshot, type TcpConnSnapshot } from './snapshot.ts';
 
 export class MigrateError extends Error {
   override name = 'MigrateError';
@@ -44,9 +43,6 @@ export function freezeSocket(host: Host, socket: Socket, key: ClusterKey, o: { a
   const id = socket.id;
   if (id === null) throw new MigrateError('freezeSocket: the socket has no connection');
   if (socket.connecting) throw new MigrateError('freezeSocket: the socket is still connecting');
-  if (socket.writableLength > 0) {
-    throw new MigrateError(`freezeSocket: ${socket.writableLength} bytes are still in the socket's stream buffer (not yet accepted by the stack): wait for 'drain'`);
-  }
   socket.pause();
   // Bytes already pulled into the readable buffer go back in front on the other side. read()
   // would hand them to the application's 'data' listeners as well: this socket is done for, so
@@ -56,6 +52,7 @@ export function freezeSocket(host: Host, socket: Socket, key: ClusterKey, o: { a
   const unread: Uint8Array[] = [];
   for (let c = socket.read() as Buffer | null; c !== null; c = socket.read() as Buffer | null) unread.push(new Uint8Array(c));
   const now = host.now();
+  const unsent = socket.takeUnsent();
   const f = freezeConn(host.state, id, now);
   if (!f.ok) throw new MigrateError(`freezeSocket: ${f.error}`);
   host.unwatchConn(id);
@@ -64,7 +61,7 @@ export function freezeSocket(host: Host, socket: Socket, key: ClusterKey, o: { a
   host.flush();
   const e = exportConn(host.state, id);
   if (!e.ok) throw new MigrateError(`freezeSocket: ${e.error}`);
-  const app = packBlob(concat(unread), o.app ?? new Uint8Array(0));
+  const app = packBlob(concat(unread), unsent.data, unsent.ended, o.app ?? new Uint8Array(0));
   const bytes = encodeSnapshot({ kind: 'tcp-conn', takenAt: now, conn: e.value, app });
   return { id, envelope: sealSnapshot(bytes, key), snapshotBytes: bytes.length };
 }
@@ -121,15 +118,22 @@ export function resumeSocket(host: Host, envelope: Uint8Array, key: ClusterKey, 
   if (!d.ok) throw new MigrateError(`resumeSocket: snapshot refused: ${d.error}`);
   const s = d.value;
   if (s.kind !== 'tcp-conn') throw new MigrateError(`resumeSocket: a ${s.kind} snapshot is not a socket`);
-  const blob = unpackBlob(s.app ?? new Uint8Array(4));
+  return resumeDecoded(host, s);
+}
+
+/** resumeSocket for a snapshot already opened and decoded (the caller checked its envelope). */
+export function resumeDecoded(host: Host, s: TcpConnSnapshot): Resumed {
+  const blob = unpackBlob(s.app ?? new Uint8Array(9));
   if (blob === null) throw new MigrateError('resumeSocket: malformed application blob');
   const r = importConn(host.state, s.conn, host.now());
   if (!r.ok) throw new MigrateError(`resumeSocket: install refused: ${r.error}`);
   const id = r.value.id;
   const socket = adopt(host, id);
   if (blob.unread.length > 0) socket.unshift(Buffer.from(blob.unread.buffer, blob.unread.byteOffset, blob.unread.length));
+  // Bytes written on the old node that its stack had not taken yet go first, then a pending end().
+  if (blob.unsent.length > 0) socket.write(Buffer.from(blob.unsent.buffer, blob.unsent.byteOffset, blob.unsent.length));
   // The application had ended its side: keep the stream's writable state in step with the stack's.
-  if (s.conn.tcb.wrShut) socket.end();
+  if (s.conn.tcb.wrShut || blob.ended) socket.end();
   host.input(r.value.replay);
   host.flush();
   return { socket, app: blob.app, id };
@@ -140,19 +144,29 @@ function adopt(host: Host, id: ConnId): Socket {
   return Socket.accepted(host, id, null as unknown as Server, { allowHalfOpen: true });
 }
 
-function packBlob(unread: Uint8Array, app: Uint8Array): Uint8Array {
-  const out = new Uint8Array(4 + unread.length + app.length);
-  new DataView(out.buffer).setUint32(0, unread.length);
-  out.set(unread, 4);
-  out.set(app, 4 + unread.length);
+function packBlob(unread: Uint8Array, unsent: Uint8Array, ended: boolean, app: Uint8Array): Uint8Array {
+  const out = new Uint8Array(4 + unread.length + 4 + unsent.length + 1 + app.length);
+  const dv = new DataView(out.buffer);
+  let o = 0;
+  dv.setUint32(o, unread.length); o += 4;
+  out.set(unread, o); o += unread.length;
+  dv.setUint32(o, unsent.length); o += 4;
+  out.set(unsent, o); o += unsent.length;
+  out[o++] = ended ? 1 : 0;
+  out.set(app, o);
   return out;
 }
 
-function unpackBlob(b: Uint8Array): { unread: Uint8Array; app: Uint8Array } | null {
+function unpackBlob(b: Uint8Array): { unread: Uint8Array; unsent: Uint8Array; ended: boolean; app: Uint8Array } | null {
+  const dv = new DataView(b.buffer, b.byteOffset, b.length);
   if (b.length < 4) return null;
-  const n = new DataView(b.buffer, b.byteOffset, b.length).getUint32(0);
-  if (n > b.length - 4) return null;
-  return { unread: b.slice(4, 4 + n), app: b.slice(4 + n) };
+  const n = dv.getUint32(0);
+  if (n > b.length - 9) return null;
+  const m = dv.getUint32(4 + n);
+  if (m > b.length - 9 - n) return null;
+  const flags = b[8 + n + m]!;
+  if (flags > 1) return null;
+  return { unread: b.slice(4, 4 + n), unsent: b.slice(8 + n, 8 + n + m), ended: flags === 1, app: b.slice(9 + n + m) };
 }
 
 function concat(parts: readonly Uint8Array[]): Uint8Array {

@@ -342,6 +342,34 @@ export class Socket extends Duplex {
     cb(err);
   }
 
+  /**
+   * Migration (migrate/host.ts freezeSocket): take every byte the application wrote that the
+   * stack has not accepted yet — the rest of the chunk being written and the chunks Node's
+   * Writable still buffers — in order, and whether end() was called after them. Their write
+   * callbacks are dropped: the caller destroys this socket next, and the bytes are written
+   * again on the socket that resumes the connection elsewhere.
+   */
+  takeUnsent(): { data: Uint8Array; ended: boolean } {
+    const parts: Uint8Array[] = [];
+    const w = this.pendingWrite;
+    this.pendingWrite = null;
+    if (w !== null && w.off < w.data.length) parts.push(w.data.subarray(w.off));
+    const state = (this as unknown as { _writableState?: { getBuffer?: () => { chunk: unknown }[] } })._writableState;
+    for (const b of state?.getBuffer?.() ?? []) {
+      const c = b.chunk;
+      if (c instanceof Uint8Array) parts.push(c);
+      else if (typeof c === 'string') parts.push(Buffer.from(c));
+    }
+    let n = 0;
+    for (const p of parts) n += p.length;
+    const data = new Uint8Array(n);
+    let o = 0;
+    for (const p of parts) { data.set(p, o); o += p.length; }
+    // end() called but its FIN not yet handed to the stack (it waits behind the unsent bytes).
+    const ended = this.writableEnded && this.pendingFinal === null && !this.writableFinished;
+    return { data, ended };
+  }
+
   /** Close with RST whatever the state of the buffers (Node's socket.resetAndDestroy()). */
   resetAndDestroy(): this {
     this.resetOnDestroy = true;

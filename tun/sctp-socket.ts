@@ -364,6 +364,9 @@ export class Association extends EventEmitter {
     }
   }
 
+  /** Messages accepted by send() but still waiting here for room in the stack's send buffer ('drain' follows). */
+  get queued(): number { return this.queue.length; }
+
   /** Stop taking messages (the receive window closes as they pile up). */
   pause(): this { this.paused = true; return this; }
   resume(): this {

@@ -79,6 +79,12 @@ export class TunLink implements Link {
   /** TAP neighbour cache: IP address (canonical text) → MAC. Plain data. */
   neighbours: Record<string, Mac> = {};
   readonly stats: TunLinkStats = { packetsIn: 0, packetsOut: 0, echoReplies: 0, arpReplies: 0, arpSent: 0, ndpAdverts: 0, ignored: 0, noNeighbour: 0 };
+  /**
+   * TAP: answer ARP requests and IPv6 neighbour solicitations for our addresses (default true).
+   * An HA standby sharing the service addresses turns it off until it becomes active
+   * (migrate/node.ts), so only one node claims them on the segment.
+   */
+  answerArp = true;
 
   private readonly addresses: readonly string[];
   private readonly v4: readonly string[];
@@ -176,7 +182,7 @@ export class TunLink implements Link {
    * the kernel's neighbour table learns (or updates) our MAC at once. No-op on a TUN.
    */
   announce(): void {
-    if (this.mode !== 'tap' || this.closed) return;
+    if (this.mode !== 'tap' || this.closed || !this.answerArp) return;
     const frames = this.v4.map((a) => buildArpFrame(gratuitousArp(this.mac!, a)));
     this.stats.arpSent += frames.length;
     this.writeFrames(frames);
@@ -290,7 +296,7 @@ export class TunLink implements Link {
     const a = parseArp(body);
     if (!a.ok) { this.stats.ignored++; return; }
     const arp = a.value;
-    const forUs = this.v4.includes(arp.tpa);
+    const forUs = this.answerArp && this.v4.includes(arp.tpa);
     // RFC 826: update an existing entry always; add a new one only when we are the target.
     if (arp.spa !== '0.0.0.0' && (forUs || this.neighbours[arp.spa] !== undefined)) this.learn(arp.spa, arp.sha);
     if (forUs && arp.op === ARP_REQUEST && arp.spa !== arp.tpa) {
@@ -313,7 +319,7 @@ export class TunLink implements Link {
     if (!m.ok || m.value.kind !== 'neighbor-solicitation') return true;
     const ns = m.value;
     // RFC 4861 §7.1.1: hop limit 255, code 0, target not multicast.
-    if (ip.hopLimit !== 255 || ns.code !== 0 || !this.addresses.includes(ns.target)) return true;
+    if (ip.hopLimit !== 255 || ns.code !== 0 || !this.answerArp || !this.addresses.includes(ns.target)) return true;
     const sll = ns.options.find((o) => o.kind === 'source-lladdr');
     const unspecified = ip.src === '::';
     if (sll !== undefined && sll.kind === 'source-lladdr' && !unspecified) this.learn(ip.src, sll.mac);

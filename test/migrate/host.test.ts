@@ -185,20 +185,49 @@ test('host: the snapshot and the redirected packets travel over the hand-over li
   }
 });
 
-test('host: a socket with bytes still in its stream buffer is refused with a clear error', async () => {
-  const [a, b] = memLinkPair();
-  const h1 = new Host({ addresses: [C], link: a, secret: new Uint8Array(32).fill(1) });
-  const h2 = new Host({ addresses: [S], link: b, secret: new Uint8Array(32).fill(2) });
+test('host: bytes still in the socket\'s stream buffer and a pending end() move with it; the peer gets all, then EOF', async () => {
+  const [cEnd, s1End] = memLinkPair();
+  const s2End = new MemLinkEnd(1, {});
+  const client = new Host({ addresses: [C], link: cEnd, secret: new Uint8Array(32).fill(1) });
+  const s1 = new Host({ addresses: [S], link: s1End, secret: new Uint8Array(32).fill(2) });
+  const s2 = new Host({ addresses: [S], link: s2End, secret: new Uint8Array(32).fill(3) });
   try {
-    const srv = h2.createServer(() => {});
-    srv.listen(9001, S);
-    const s = h1.connect({ host: S, port: 9001, tcp: { sndBuf: 4096 } });
-    await new Promise((r) => s.once('connect', r));
-    s.write(new Uint8Array(200_000));
-    assert.ok(s.writableLength > 0);
-    assert.throws(() => freezeSocket(h1, s, KEY), /stream buffer/);
+    let accepted: Socket | null = null;
+    const server = s1.createServer({ tcp: { sndBuf: 4096 } }, (sock) => { accepted = sock; });
+    server.listen(9001, S);
+    await new Promise((r) => server.once('listening', r));
+    const sock = client.connect({ host: S, port: 9001 });
+    const N = 3_000_000;
+    const got = createHash('sha256');
+    let n = 0;
+    const ended = new Promise<void>((resolve, reject) => {
+      sock.on('data', (d: Buffer) => { got.update(d); n += d.length; });
+      sock.on('end', () => resolve());
+      sock.on('error', reject);
+    });
+    await new Promise((r) => sock.once('connect', r));
+    await new Promise((r) => setTimeout(r, 10));
+    const ss = accepted as unknown as Socket;
+    sock.pause(); // the client reads nothing yet: the server's stack buffer fills, the rest waits in the stream
+    const body = pattern(N, 0);
+    ss.write(body.subarray(0, 1_500_000));
+    ss.write(body.subarray(1_500_000));
+    ss.end();
+    await new Promise((r) => setTimeout(r, 20));
+    assert.ok(ss.writableLength > 1_000_000, `most of it is still in the stream buffer (${ss.writableLength})`);
+    const fz = freezeSocket(s1, ss, KEY);
+    // Straight onto s2 (no link needed here): route switch, resume, let the client read.
+    cEnd.peer = s2End;
+    s2End.peer = cEnd;
+    const r = resumeSocket(s2, fz.envelope, KEY, new ReplayGuard());
+    for (const p of releaseFrozen(s1, fz.id)) s2.input([p]);
+    sock.resume();
+    await Promise.race([ended, new Promise((_, rej) => setTimeout(() => rej(new Error(`timed out at ${n}/${N}`)), 10_000).unref())]);
+    assert.is(n, N, 'every byte, once');
+    assert.is(got.digest('hex'), createHash('sha256').update(body).digest('hex'), 'in order');
+    assert.ok(r.socket.writableEnded, 'the resumed socket carried the end()');
   } finally {
-    h1.close(); h2.close();
+    client.close(); s1.close(); s2.close();
   }
 });
 

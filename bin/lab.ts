@@ -1,0 +1,204 @@
+// The HA lab: the topology `ferry demo`, the HA tests and the HA benchmark share (PEERS.md §2).
+//
+//        client namespace C                          (curl, usrsctp client, Node clients)
+//    10.210.1.1 ──veth── 10.210.1.2        10.210.2.1 ──veth── 10.210.2.2
+//                          node A namespace                       node B namespace
+//                          TUN 10.200.1.1/24 → ferry node a       TUN 10.200.2.1/24 → ferry node b
+//                          10.211.0.1 ─────────── veth (hand-over link, heartbeats) ─────────── 10.211.0.2
+//
+// Every node answers as the service address 10.200.0.10; C's route to it points at the active
+// node. The nodes move it with hooks (`ip -n C route replace ...`), as keepalived's notify
+// scripts would. Each node is a real `ferry node --config` process in its namespace; the lab
+// talks to it through its control socket. Everything is named `<prefix>-…` and removed by close().
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { controlRequest } from '../migrate/control.ts';
+import type { NodeStatus, SwitchoverProgress, SwitchoverSummary } from '../migrate/node-types.ts';
+import { addNetns, addVeth, delNetns, ip, netnsPids, sysctl } from '../tun/netns.ts';
+
+export const SERVICE_IP = '10.200.0.10';
+const FERRY_JS = fileURLToPath(new URL('./ferry.js', import.meta.url));
+
+export interface LabNodeSpec {
+  name: 'a' | 'b';
+  priority: number;
+  /** Extra config (merged over the lab's). */
+  extra?: Record<string, unknown>;
+}
+
+export interface LabOptions {
+  /** Namespace/device prefix, e.g. `ha-<pid>` (<= 8 chars keeps veth names short). */
+  prefix: string;
+  services: Record<string, unknown>[];
+  /** Directory served by http services (`root`), created by the caller; default none. */
+  heartbeat?: { intervalMs?: number; timeoutMs?: number; hangMs?: number };
+  move?: Record<string, unknown>;
+  /** Record each node's device to <dir>/<node>.pcap. */
+  pcap?: boolean;
+  /** Log lines as they come (the demo prints its own timeline instead). */
+  onLog?: (node: string, line: string) => void;
+}
+
+export class LabNode {
+  readonly logLines: string[] = [];
+  proc: ChildProcess | null = null;
+  exited: Promise<number | null> = Promise.resolve(null);
+  constructor(readonly name: string, readonly ns: string, readonly configPath: string, readonly socket: string, readonly logPath: string) {}
+
+  async status(): Promise<NodeStatus> {
+    const r = await controlRequest(this.socket, { id: 1, cmd: 'status' });
+    if (!('status' in r)) throw new Error(`status of ${this.name}: ${'error' in r ? r.error : 'bad reply'}`);
+    return r.status;
+  }
+
+  async switchover(to: string, onProgress?: (p: SwitchoverProgress) => void): Promise<SwitchoverSummary> {
+    const r = await controlRequest(this.socket, { id: 2, cmd: 'switchover', to }, onProgress);
+    if ('summary' in r) return r.summary;
+    throw new Error(`switchover from ${this.name}: ${'error' in r ? r.error : 'bad reply'}`);
+  }
+
+  /** The node's log file (what `ferry node` wrote). */
+  log(): string { return existsSync(this.logPath) ? readFileSync(this.logPath, 'utf8') : ''; }
+
+  /** SIGKILL (a crash) or SIGTERM (a clean stop); resolves when it is gone. */
+  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    const p = this.proc;
+    if (p === null || p.exitCode !== null || p.signalCode !== null) return;
+    p.kill(signal);
+    await this.exited;
+  }
+}
+
+export class Lab {
+  readonly dir: string;
+  readonly nsC: string;
+  readonly nodes: Record<string, LabNode> = {};
+  private readonly key = randomBytes(32).toString('hex');
+  private closed = false;
+
+  constructor(readonly o: LabOptions) {
+    this.dir = mkdtempSync(join(tmpdir(), `${o.prefix}-`));
+    this.nsC = `${o.prefix}-c`;
+  }
+
+  nsOf(node: string): string { return `${this.o.prefix}-${node}`; }
+
+  /** Namespaces, veths, addresses, routes. */
+  build(): void {
+    const P = this.o.prefix, C = this.nsC, A = this.nsOf('a'), B = this.nsOf('b');
+    for (const n of [C, A, B]) { delNetns(n); addNetns(n); }
+    addVeth({ ns: C, name: `${P}ca`.slice(-15), addr: '10.210.1.1/24' }, { ns: A, name: `${P}ac`.slice(-15), addr: '10.210.1.2/24' });
+    addVeth({ ns: C, name: `${P}cb`.slice(-15), addr: '10.210.2.1/24' }, { ns: B, name: `${P}bc`.slice(-15), addr: '10.210.2.2/24' });
+    addVeth({ ns: A, name: `${P}ab`.slice(-15), addr: '10.211.0.1/24' }, { ns: B, name: `${P}ba`.slice(-15), addr: '10.211.0.2/24' });
+    for (const n of [A, B]) sysctl(n, 'net.ipv4.ip_forward', 1);
+    for (const n of [C, A, B]) { sysctl(n, 'net.ipv4.conf.all.rp_filter', 0); sysctl(n, 'net.ipv4.conf.default.rp_filter', 0); }
+    // Each node reaches the client's other address through C (replies of moved connections).
+    ip(['route', 'add', '10.210.2.0/24', 'via', '10.210.1.1'], A);
+    ip(['route', 'add', '10.210.1.0/24', 'via', '10.210.2.1'], B);
+  }
+
+  /** The route hook that points C's service route at `node`. */
+  private upHook(node: string): string {
+    const via = node === 'a' ? '10.210.1.2' : '10.210.2.2';
+    return `ip -n ${this.nsC} route replace ${SERVICE_IP}/32 via ${via}`;
+  }
+
+  /** Write the node's config and start `ferry node` in its namespace; resolves when it says `ready`. */
+  async start(spec: LabNodeSpec, timeoutMs = 20_000): Promise<LabNode> {
+    const { name } = spec;
+    const other = name === 'a' ? 'b' : 'a';
+    const ns = this.nsOf(name);
+    const socket = join(this.dir, `${name}.sock`);
+    const logPath = join(this.dir, `${name}.log`);
+    const cfg: Record<string, unknown> = {
+      name, priority: spec.priority,
+      device: { mode: 'tun', cidr: name === 'a' ? '10.200.1.1/24' : '10.200.2.1/24', ...(this.o.pcap ? { pcap: join(this.dir, `${name}.pcap`) } : {}) },
+      serviceIps: [SERVICE_IP],
+      handover: `${name === 'a' ? '10.211.0.1' : '10.211.0.2'}:7400`,
+      peers: [{ name: other, handover: `${other === 'a' ? '10.211.0.1' : '10.211.0.2'}:7400` }],
+      heartbeat: { intervalMs: 50, timeoutMs: 300, ...(this.o.heartbeat ?? {}) },
+      key: { hex: this.key },
+      services: this.o.services,
+      move: { ackTimeoutMs: 2000, onTimeout: 'move', graceMs: 2000, ...(this.o.move ?? {}) },
+      ipMove: { mode: 'hooks', up: [this.upHook(name)], down: [] },
+      control: socket,
+      log: logPath,
+      ...(spec.extra ?? {}),
+    };
+    const configPath = join(this.dir, `${name}.json`);
+    writeFileSync(configPath, JSON.stringify(cfg, null, 2), { mode: 0o600 });
+    const n = new LabNode(name, ns, configPath, socket, logPath);
+    this.nodes[name] = n;
+    // `ip netns exec` execs node itself: the child's pid is the node's.
+    // FERRY_LAB_NODE_ARGS: extra arguments for the node processes' `node` (e.g. --cpu-prof).
+    const extra = (process.env.FERRY_LAB_NODE_ARGS ?? '').split(' ').filter(Boolean);
+    const proc = spawn('ip', ['netns', 'exec', ns, process.execPath, ...extra, FERRY_JS, 'node', '--config', configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
+    n.proc = proc;
+    n.exited = new Promise((r) => proc.on('exit', (code) => r(code)));
+    let out = '', err = '';
+    proc.stderr!.setEncoding('utf8').on('data', (s: string) => { err += s; });
+    await new Promise<void>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`node ${name}: no 'ready' within ${timeoutMs} ms\n${out}${err}`)), timeoutMs);
+      proc.stdout!.setEncoding('utf8').on('data', (s: string) => {
+        out += s;
+        if (out.includes('ready')) { clearTimeout(t); resolve(); }
+      });
+      proc.once('exit', (code) => { clearTimeout(t); reject(new Error(`node ${name} exited (${code}) before it was ready:\n${out}${err}`)); });
+    });
+    return n;
+  }
+
+  /** Wait until `pred(status of node)` holds (polling the control socket). */
+  async waitFor(node: string, pred: (s: NodeStatus) => boolean, timeoutMs = 10_000, what = 'condition'): Promise<NodeStatus> {
+    const t0 = performance.now();
+    let last: NodeStatus | null = null;
+    while (performance.now() - t0 < timeoutMs) {
+      try {
+        last = await this.nodes[node]!.status();
+        if (pred(last)) return last;
+      } catch { /* not up yet */ }
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    throw new Error(`node ${node}: ${what} not reached within ${timeoutMs} ms (last status: ${JSON.stringify(last)})`);
+  }
+
+  /** Stop every node (SIGTERM, then SIGKILL), delete the namespaces and the directory. Idempotent. */
+  async close(keepDir = false): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.all(Object.values(this.nodes).map(async (n) => {
+      const p = n.proc;
+      if (p === null || p.exitCode !== null || p.signalCode !== null) return;
+      p.kill('SIGTERM');
+      const t = setTimeout(() => p.kill('SIGKILL'), 3000);
+      await n.exited;
+      clearTimeout(t);
+    }));
+    for (const ns of [this.nsC, this.nsOf('a'), this.nsOf('b')]) {
+      for (const pid of netnsPids(ns)) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
+      delNetns(ns);
+    }
+    if (!keepDir) rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** What the lab needs on this machine (each with how to get it), or null. */
+export function labMissing(extra: { usrsctp?: boolean; tshark?: boolean; curl?: boolean } = {}): string | null {
+  const miss: string[] = [];
+  if (process.getuid?.() !== 0) miss.push('root (CAP_NET_ADMIN): run as root');
+  if (!existsSync('/dev/net/tun')) miss.push('/dev/net/tun: modprobe tun');
+  if (!existsSync(fileURLToPath(new URL('../build/Release/ferry_tun.node', import.meta.url)))) miss.push('the native addon: run npm install');
+  if (extra.usrsctp && !existsSync('/usr/lib/usrsctp/client')) miss.push("usrsctp's example client: apt-get install -y libusrsctp-examples");
+  if (extra.tshark && !onPath('dumpcap')) miss.push('dumpcap/tshark: apt-get install -y tshark');
+  if (extra.curl && !onPath('curl')) miss.push('curl: apt-get install -y curl');
+  return miss.length === 0 ? null : miss.join('; ');
+}
+
+function onPath(cmd: string): boolean {
+  for (const d of (process.env.PATH ?? '/usr/bin:/bin').split(':')) if (existsSync(join(d, cmd))) return true;
+  return false;
+}
