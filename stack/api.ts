@@ -167,6 +167,21 @@ export interface TcpSocketConfig {
    * MAY: a middlebox may drop ECN-setup SYNs). FreeBSD net.inet.tcp.ecn.maxretries (1).
    */
   ecnSynRetries: number;
+  /**
+   * TCP-MD5 signature key (RFC 2385; Linux/BSD TCP_MD5SIG): every segment this socket sends
+   * carries the MD5 signature option (kind 19), and every arriving segment without a valid one
+   * is dropped and counted (RFC 2385 §3: 'tcp-md5-missing', 'tcp-md5-bad'). Absent or null: off.
+   * Optional (unlike the fields above) so that sockets without it keep the snapshot format of
+   * migrate/snapshot.ts unchanged; that codec refuses to snapshot a socket that sets it.
+   */
+  md5Key?: Uint8Array | null;
+  /**
+   * TCP over UDP (FreeBSD's TCP_REMOTE_UDP_ENCAPS_PORT; the SCTP pattern of RFC 6951): the peer's
+   * UDP port. Segments go out inside UDP from StackConfig.tcpOverUdp.port to this port; a
+   * passive connection takes it from the UDP source port of the SYN. Absent or null: plain TCP.
+   * Optional for the same snapshot reason as md5Key.
+   */
+  udpEncapPort?: number | null;
 }
 
 /** Settings of the whole stack. */
@@ -204,6 +219,22 @@ export interface StackConfig {
    * Retransmissions, window probes and Nagle-held tails are never super-segments.
    */
   tsoSegments: number;
+  /**
+   * ICMP soft errors (RFC 1122 §4.2.3.9: net/host unreachable, source route failed, Time Exceeded,
+   * Parameter Problem) that end our connection attempt in SYN-SENT, the "non-standard, but widely
+   * implemented" reaction RFC 5461 describes (§4.1). 'none' (default: RFC 1122 says TCP MUST NOT
+   * abort on them); 'time-exceeded': only Time Exceeded in transit (ICMPv4 11/0, ICMPv6 3/0), as
+   * FreeBSD with icmp_may_rst=1; 'all': every soft error. The error reported is EHOSTUNREACH
+   * (ENETUNREACH for network unreachable).
+   */
+  softErrorsAbortConnecting: 'none' | 'time-exceeded' | 'all';
+  /**
+   * TCP over UDP (FreeBSD net.inet.tcp.udp_tunneling_port): the local UDP port that carries
+   * encapsulated TCP segments (UDP header, then the TCP segment), or null: off (UDP to any port
+   * is ignored). `mtuOverhead` is taken off the path MTU for the MSS of encapsulated
+   * connections (8: the UDP header; FreeBSD udp_tunneling_overhead).
+   */
+  tcpOverUdp: { port: number; mtuOverhead: number } | null;
   /** Floor for path-MTU decreases from ICMP (RFC 1191 §3: 68; Linux min_pmtu 552). IPv6 is always ≥ 1280 (RFC 8200 §5). */
   minPmtuV4: number;
 }

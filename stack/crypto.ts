@@ -79,3 +79,58 @@ export function keyedHash32(key: Uint8Array, data: Uint8Array): number {
   const m = hmacSha256(key, data);
   return ((m[0]! * 0x1000000) + (m[1]! << 16) + (m[2]! << 8) + m[3]!) >>> 0;
 }
+
+// ---------------------------------------------------------------------------------- MD5
+
+/** MD5 per-round shift amounts (RFC 1321 §3.4). */
+const MD5_S = [7, 12, 17, 22, 5, 9, 14, 20, 4, 11, 16, 23, 6, 10, 15, 21];
+/** MD5 sine table: T[i] = floor(2^32 * |sin(i + 1)|) (RFC 1321 §3.4), written out so no float maths decides it. */
+const MD5_T = new Uint32Array([
+  0xd76aa478, 0xe8c7b756, 0x242070db, 0xc1bdceee, 0xf57c0faf, 0x4787c62a, 0xa8304613, 0xfd469501,
+  0x698098d8, 0x8b44f7af, 0xffff5bb1, 0x895cd7be, 0x6b901122, 0xfd987193, 0xa679438e, 0x49b40821,
+  0xf61e2562, 0xc040b340, 0x265e5a51, 0xe9b6c7aa, 0xd62f105d, 0x02441453, 0xd8a1e681, 0xe7d3fbc8,
+  0x21e1cde6, 0xc33707d6, 0xf4d50d87, 0x455a14ed, 0xa9e3e905, 0xfcefa3f8, 0x676f02d9, 0x8d2a4c8a,
+  0xfffa3942, 0x8771f681, 0x6d9d6122, 0xfde5380c, 0xa4beea44, 0x4bdecfa9, 0xf6bb4b60, 0xbebfbc70,
+  0x289b7ec6, 0xeaa127fa, 0xd4ef3085, 0x04881d05, 0xd9d4d039, 0xe6db99e5, 0x1fa27cf8, 0xc4ac5665,
+  0xf4292244, 0x432aff97, 0xab9423a7, 0xfc93a039, 0x655b59c3, 0x8f0ccc92, 0xffeff47d, 0x85845dd1,
+  0x6fa87e4f, 0xfe2ce6e0, 0xa3014314, 0x4e0811a1, 0xf7537e82, 0xbd3af235, 0x2ad7d2bb, 0xeb86d391,
+]);
+
+/**
+ * MD5 digest (16 bytes) of `data` (RFC 1321). Only for TCP-MD5 signatures (RFC 2385), which
+ * the protocol fixes to MD5; MD5 is not collision resistant and nothing else here should use it.
+ */
+export function md5(data: Uint8Array): Uint8Array {
+  // RFC 1321 §3.1-3.2: pad with 0x80 then zeros to 56 mod 64, then the bit length, little-endian.
+  const padded = new Uint8Array(((data.length + 8) >> 6 << 6) + 64);
+  padded.set(data);
+  padded[data.length] = 0x80;
+  const dv = new DataView(padded.buffer);
+  const bitLen = data.length * 8;
+  dv.setUint32(padded.length - 8, bitLen >>> 0, true);
+  dv.setUint32(padded.length - 4, Math.floor(bitLen / 0x100000000), true);
+  // §3.3: the four-word buffer.
+  let a0 = 0x67452301, b0 = 0xefcdab89, c0 = 0x98badcfe, d0 = 0x10325476;
+  const x = new Uint32Array(16);
+  for (let off = 0; off < padded.length; off += 64) {
+    for (let i = 0; i < 16; i++) x[i] = dv.getUint32(off + i * 4, true);
+    let a = a0, b = b0, c = c0, d = d0;
+    // §3.4: four rounds of 16 operations, F G H I and their message-word orders.
+    for (let i = 0; i < 64; i++) {
+      let f: number, g: number;
+      if (i < 16) { f = (b & c) | (~b & d); g = i; }
+      else if (i < 32) { f = (d & b) | (~d & c); g = (5 * i + 1) & 15; }
+      else if (i < 48) { f = b ^ c ^ d; g = (3 * i + 5) & 15; }
+      else { f = c ^ (b | ~d); g = (7 * i) & 15; }
+      const s = MD5_S[((i >> 4) << 2) | (i & 3)]!;
+      const t = (a + f + MD5_T[i]! + x[g]!) | 0;
+      a = d; d = c; c = b;
+      b = (b + ((t << s) | (t >>> (32 - s)))) | 0;
+    }
+    a0 = (a0 + a) | 0; b0 = (b0 + b) | 0; c0 = (c0 + c) | 0; d0 = (d0 + d) | 0;
+  }
+  const out = new Uint8Array(16);
+  const ov = new DataView(out.buffer);
+  ov.setUint32(0, a0 >>> 0, true); ov.setUint32(4, b0 >>> 0, true); ov.setUint32(8, c0 >>> 0, true); ov.setUint32(12, d0 >>> 0, true);
+  return out;
+}

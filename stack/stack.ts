@@ -17,6 +17,9 @@ import { fragExpire, fragInit, fragInput, fragmentOf, fragNextDeadline, type Fra
 import { ipPseudoSum, isFragment, parseIp, parseQuoted } from './wire/ip.ts';
 import { seqGe, seqLt } from './wire/seq.ts';
 import { parseTcp, tcpOptionsInfo, FIN, RST, SYN } from './wire/tcp.ts';
+import { parseUdp, UDP_HEADER_LEN } from './wire/udp.ts';
+import { ipToBytes } from './wire/addr.ts';
+import { md5Check } from './tcp/md5sig.ts';
 import { dropConn, resetFor, segmentArrives } from './tcp/arrive.ts';
 import { listenArrives, type Listener } from './tcp/listen.ts';
 import { count, type Io, type StackShared } from './tcp/output.ts';
@@ -116,6 +119,8 @@ export function defaultStackConfig(addresses: string[]): StackConfig {
     ttl: 64,
     minPmtuV4: 552,
     tsoSegments: 1,
+    softErrorsAbortConnecting: 'none',
+    tcpOverUdp: null,
   };
 }
 
@@ -244,22 +249,89 @@ function packetIn(st: StackState, data: Uint8Array, io: Io, now: Ms, reassembled
   }
   // Frozen connections (stack/freeze.ts): hold the packet, never answer it.
   if (pkt.protocol === 6 && st.frozen.n > 0 && holdFrozen(st, pkt.src, pkt.dst, pkt.payload, data)) return;
-  if (pkt.protocol === 6) tcpIn(st, pkt.src, pkt.dst, pkt.payload, pkt.version === 4 ? pkt.ecn : pkt.trafficClass & 3, io, now);
+  if (pkt.protocol === 6) tcpIn(st, pkt.src, pkt.dst, pkt.payload, pkt.version === 4 ? pkt.ecn : pkt.trafficClass & 3, io, now, null);
+  else if (pkt.protocol === 17) udpIn(st, pkt.src, pkt.dst, pkt.payload, pkt.version, pkt.version === 4 ? pkt.ecn : pkt.trafficClass & 3, io, now, data);
   else if (pkt.version === 4 && pkt.protocol === 1) icmpIn(st, pkt.src, pkt.dst, pkt.payload, 4, io, now);
   else if (pkt.version === 6 && pkt.protocol === 58) icmpIn(st, pkt.src, pkt.dst, pkt.payload, 6, io, now);
   else count(io, 'ip-unknown-protocol');
 }
 
+/**
+ * A UDP datagram. The only UDP the stack speaks is TCP over UDP (StackConfig.tcpOverUdp, as
+ * FreeBSD's net.inet.tcp.udp_tunneling_port): a datagram to the tunnelling port carries one
+ * TCP segment right after the UDP header. Everything else is counted and dropped.
+ */
+function udpIn(st: StackState, src: string, dst: string, body: Uint8Array, ver: 4 | 6, ipEcn: number, io: Io, now: Ms, data: Uint8Array): void {
+  const tun = st.config.tcpOverUdp;
+  if (tun === null || body.length < UDP_HEADER_LEN || ((body[2]! << 8) | body[3]!) !== tun.port) { count(io, 'udp-no-port'); return; }
+  const u = parseUdp(body, ipPseudoSum(src, dst, 17, body.length), ver);
+  if (!u.ok) { count(io, `udp-${u.error}`); return; }
+  const d = u.value;
+  count(io, 'tcp-over-udp-in');
+  // Frozen connections (stack/freeze.ts) hold the whole datagram, as for plain TCP.
+  if (st.frozen.n > 0 && holdFrozen(st, src, dst, d.payload, data)) return;
+  // With a UDP checksum the TCP checksum is not looked at (FreeBSD tcp_input_with_port: its
+  // sender leaves it 0, the UDP checksum covers the segment); without one (IPv4 only) it must hold.
+  tcpIn(st, src, dst, d.payload, ipEcn, io, now, { port: d.srcPort, covered: !d.noChecksum });
+}
+
+/** How an arriving segment was carried: null for plain TCP, else inside UDP from `port`. */
+type Carrier = { port: number; covered: boolean } | null;
+
+/** The config `cfg` with the UDP encapsulation of an arriving segment (a copy only when it differs). */
+function withEncap(cfg: TcpSocketConfig, port: number | null, overhead: number): TcpSocketConfig {
+  if ((cfg.udpEncapPort ?? null) === port) return cfg;
+  const c: TcpSocketConfig = { ...cfg, keepAlive: { ...cfg.keepAlive } };
+  if (port === null) { delete c.udpEncapPort; return c; }
+  c.udpEncapPort = port;
+  // Inside UDP the link carries `overhead` bytes less of TCP (RFC 9293 §3.7.1: MSS from MMS_R).
+  c.mtu = Math.max(68, cfg.mtu - overhead);
+  return c;
+}
+
+/** RFC 2385 §3.0 check of an arriving segment against `key` (null: not configured, anything goes). */
+function md5Ok(key: Uint8Array | null | undefined, src: string, dst: string, l4: Uint8Array, io: Io): boolean {
+  if (key === null || key === undefined) return true;
+  const s = ipToBytes(src), d = ipToBytes(dst);
+  if (s === null || d === null) return false;
+  const r = md5Check(s, d, l4, key);
+  if (r === 'ok') return true;
+  // "A failing comparison MUST result in the segment being dropped and MUST NOT produce any
+  // response back to the sender"; an unsigned segment on a connection that expects signatures
+  // is dropped the same way.
+  count(io, r === 'missing' ? 'tcp-md5-missing' : 'tcp-md5-bad');
+  return false;
+}
+
 /** A TCP segment from `src` to `dst`; `ipEcn` is the ECN field of its IP header (RFC 3168 §5). */
-function tcpIn(st: StackState, src: string, dst: string, l4: Uint8Array, ipEcn: number, io: Io, now: Ms): void {
+function tcpIn(st: StackState, src: string, dst: string, l4: Uint8Array, ipEcn: number, io: Io, now: Ms, carrier: Carrier): void {
   const psum = psumFor(dst, src);
-  const r = parseTcp(l4, psum + (l4.length >>> 16) + (l4.length & 0xffff));
+  const r = parseTcp(l4, carrier !== null && carrier.covered ? null : psum + (l4.length >>> 16) + (l4.length & 0xffff));
   if (!r.ok) { count(io, `tcp-${r.error}`); return; }
   const seg = r.value;
   count(io, 'tcp-in');
   const info = tcpOptionsInfo(seg.options);
   const id = connKey(dst, seg.dstPort, src, seg.srcPort);
   let tcb = st.tcp[id];
+  const encPort = carrier === null ? null : carrier.port;
+  const overhead = st.config.tcpOverUdp?.mtuOverhead ?? 0;
+  if (tcb !== undefined && tcb.state !== 'CLOSED') {
+    if (!md5Ok(tcb.cfg.md5Key, src, dst, l4, io)) return;
+    // A segment that arrives over another UDP port than the connection's (or with or without UDP
+    // when the connection is the other way) is not part of it: answered as in CLOSED (RFC 9293
+    // §3.10.7.1), over the way it came, with the connection's own IP settings and signature
+    // (FreeBSD tcp_input: t_port differs -> dropwithreset). The connection is untouched.
+    if ((tcb.cfg.udpEncapPort ?? null) !== encPort) {
+      count(io, 'tcp-udp-port-mismatch');
+      if (seg.flags & RST) return;
+      const t = newTcb({
+        id, localAddr: dst, localPort: seg.dstPort, remoteAddr: src, remotePort: seg.srcPort, psum,
+        cfg: withEncap(tcb.cfg, encPort, 0), iss: 0, tsOffset: 0, listener: null, now,
+      });
+      resetFor(t, io, now, seg);
+      return;
+    }
+  }
   // RFC 9293 §3.10.7.4 TIME-WAIT / RFC 6191: a new SYN above the old connection's sequence space may reuse the 4-tuple.
   if (tcb !== undefined && tcb.state === 'TIME-WAIT' && (seg.flags & (SYN | RST)) === SYN && tcb.app !== 'open'
     && seqGe(seg.seq, tcb.rcvNxt) && findListener(st, dst, seg.dstPort) !== undefined) {
@@ -288,7 +360,10 @@ function tcpIn(st: StackState, src: string, dst: string, l4: Uint8Array, ipEcn: 
   if (tcb !== undefined && l !== undefined && (seg.flags & (SYN | RST)) === SYN) { count(io, 'tuple-busy'); return; }
   if (l !== undefined && tcb === undefined) {
     if (synFinDrop) { count(io, 'syn-fin-dropped'); return; }
-    const created = listenArrives(l, { id, localAddr: dst, localPort: seg.dstPort, remoteAddr: src, remotePort: seg.srcPort, psum }, seg, info, io, now);
+    if (!md5Ok(l.cfg.md5Key, src, dst, l4, io)) return;
+    // A passive connection over UDP answers to the port the SYN (or cookie ACK) came from.
+    const lc = withEncap(l.cfg, encPort, overhead);
+    const created = listenArrives(lc === l.cfg ? l : { ...l, cfg: lc }, { id, localAddr: dst, localPort: seg.dstPort, remoteAddr: src, remotePort: seg.srcPort, psum }, seg, info, io, now);
     if (created !== null) {
       st.tcp[id] = created;
       if (created.state === 'SYN-RECEIVED') l.synQ.push(id);
@@ -302,7 +377,7 @@ function tcpIn(st: StackState, src: string, dst: string, l4: Uint8Array, ipEcn: 
   if (seg.flags & RST || !st.config.rstForClosedPorts) return;
   const t = newTcb({
     id, localAddr: dst, localPort: seg.dstPort, remoteAddr: src, remotePort: seg.srcPort, psum,
-    cfg: st.config.tcp, iss: 0, tsOffset: 0, listener: null, now,
+    cfg: withEncap(st.config.tcp, encPort, 0), iss: 0, tsOffset: 0, listener: null, now,
   });
   resetFor(t, io, now, seg);
 }
@@ -326,6 +401,8 @@ function findListener(st: StackState, addr: string, port: number): Listener | un
  */
 function icmpIn(st: StackState, src: string, dst: string, body: Uint8Array, ver: 4 | 6, io: Io, now: Ms): void {
   let original: Uint8Array, mtu: number | null = null, hard = false, soft: 'EHOSTUNREACH' | 'ENETUNREACH' | null = null;
+  /** Time Exceeded in transit (ICMPv4 11/0, ICMPv6 3/0), for config.softErrorsAbortConnecting. */
+  let ttlExceeded = false;
   if (ver === 4) {
     const m = parseIcmpv4(body);
     if (!m.ok) { count(io, 'icmp-ignored'); return; }
@@ -335,6 +412,7 @@ function icmpIn(st: StackState, src: string, dst: string, body: Uint8Array, ver:
       // unreachables: never abort, tell the application if the connection then times out.
       original = mv.original;
       soft = 'EHOSTUNREACH';
+      ttlExceeded = mv.kind === 'time-exceeded' && mv.code === 0;
     } else if (mv.kind === 'dest-unreachable') {
       original = mv.original;
       const code = mv.code;
@@ -358,7 +436,11 @@ function icmpIn(st: StackState, src: string, dst: string, body: Uint8Array, ver:
     // TCP segment: the host does not speak TCP, IPv6's Protocol Unreachable (hard, RFC 1122 §4.2.3.9).
     else if (v.kind === 'parameter-problem' && v.code === 1) { original = v.original; hard = true; }
     // RFC 1122 §4.2.3.9 (RFC 4443 for the ICMPv6 types): soft errors.
-    else if (v.kind === 'time-exceeded' || v.kind === 'parameter-problem') { original = v.original; soft = 'EHOSTUNREACH'; }
+    else if (v.kind === 'time-exceeded' || v.kind === 'parameter-problem') {
+      original = v.original;
+      soft = 'EHOSTUNREACH';
+      ttlExceeded = v.kind === 'time-exceeded' && v.code === 0;
+    }
     else { count(io, 'icmp-ignored'); return; }
   }
   const q = parseQuoted(original);
@@ -389,6 +471,19 @@ function icmpIn(st: StackState, src: string, dst: string, body: Uint8Array, ver:
   }
   if (hard && tcb.state === 'SYN-SENT' && st.config.icmpHardErrors) {
     dropConn(tcb, io, 'ECONNREFUSED');
+    settle(st, tcb, io);
+    return;
+  }
+  // config.softErrorsAbortConnecting ('none' by default): a soft error ends our pending connection
+  // request (SYN-SENT), the "non-standard, but widely implemented" reaction RFC 5461 describes
+  // (Abstract, §4.1): it spares a client the whole connection timeout when, e.g., one address of
+  // a dual-stack host is unreachable. 'time-exceeded' limits it to Time Exceeded in transit
+  // (FreeBSD icmp_may_rst=1, tcp_ctlinput); 'all' takes every soft error. RFC 1122 §4.2.3.9
+  // (RFC 9293 MUST-56) says not to abort on soft errors, which is the default.
+  const abortOn = st.config.softErrorsAbortConnecting;
+  if (!hard && tcb.state === 'SYN-SENT' && (abortOn === 'all' || (abortOn === 'time-exceeded' && ttlExceeded))) {
+    count(io, 'icmp-soft-error-abort');
+    dropConn(tcb, io, soft ?? 'EHOSTUNREACH');
     settle(st, tcb, io);
     return;
   }
@@ -434,7 +529,9 @@ function listen(st: StackState, addr: string | null, port: number, backlog: numb
     return { ok: false, code: 'EADDRINUSE' };
   }
   const base = st.config.tcp;
-  const cfg: TcpSocketConfig = { ...base, ...(o ?? {}), keepAlive: { ...base.keepAlive, ...(o?.keepAlive ?? {}) } };
+  const cfg: TcpSocketConfig = tidyOptional({ ...base, ...(o ?? {}), keepAlive: { ...base.keepAlive, ...(o?.keepAlive ?? {}) } });
+  // A listener's connections take their UDP encapsulation from each SYN (withEncap), not from it.
+  delete cfg.udpEncapPort;
   st.listeners[id] = { id, addr: a, port, backlog: Math.max(1, backlog | 0), cfg, synQ: [], acceptQ: [] };
   return { ok: true, listener: id };
 }
@@ -501,7 +598,15 @@ function connect(st: StackState, ev: Extract<StackEvent, { type: 'connect' }>, i
   const base = st.config.tcp;
   const o = ev.options ?? null;
   // Without per-socket options the connection shares the stack default (copied on set-option).
-  const cfg: TcpSocketConfig = o === null ? base : { ...base, ...o, keepAlive: { ...base.keepAlive, ...(o.keepAlive ?? {}) } };
+  let cfg: TcpSocketConfig = o === null ? base : { ...base, ...o, keepAlive: { ...base.keepAlive, ...(o.keepAlive ?? {}) } };
+  cfg = tidyOptional(cfg);
+  // TCP over UDP needs the stack's tunnelling port (FreeBSD refuses TCP_REMOTE_UDP_ENCAPS_PORT without one).
+  const encap = cfg.udpEncapPort ?? null;
+  if (encap !== null) {
+    const tun = st.config.tcpOverUdp;
+    if (tun === null || !Number.isInteger(encap) || encap < 1 || encap > 65535) return { ok: false, code: 'EINVAL' };
+    cfg = { ...cfg, keepAlive: { ...cfg.keepAlive }, mtu: Math.max(68, cfg.mtu - tun.mtuOverhead) };
+  }
   const tcb = newTcb({
     id, localAddr: local, localPort: port, remoteAddr: remote, remotePort: ev.port, psum: psumFor(local, remote),
     cfg, iss: initialSeq(st.secret, id, now), tsOffset: tsOffsetFor(st.secret, id), listener: null, now,
@@ -515,6 +620,18 @@ function connect(st: StackState, ev: Extract<StackEvent, { type: 'connect' }>, i
   if (cfg.connectTimeout !== null) tcb.timers.close = now + cfg.connectTimeout;
   settle(st, tcb, io);
   return { ok: true, id };
+}
+
+/**
+ * The optional per-socket settings (md5Key, udpEncapPort) are left out rather than kept as null, so
+ * a socket that does not use them has exactly the fields the snapshot codec knows.
+ */
+export function tidyOptional(cfg: TcpSocketConfig): TcpSocketConfig {
+  if (cfg.md5Key !== null && cfg.udpEncapPort !== null) return cfg;
+  const c = { ...cfg };
+  if (c.md5Key === null) delete c.md5Key;
+  if (c.udpEncapPort === null) delete c.udpEncapPort;
+  return c;
 }
 
 // ------------------------------------------------------------------------------ queries

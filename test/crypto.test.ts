@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createHash, createHmac } from 'node:crypto';
-import { sha256, hmacSha256, macEqual, keyedHash32 } from '../stack/crypto.ts';
+import { sha256, hmacSha256, macEqual, keyedHash32, md5 } from '../stack/crypto.ts';
 import { toHex } from '../stack/wire/bytes.ts';
 
 const enc = (s: string) => new TextEncoder().encode(s);
@@ -34,6 +34,26 @@ test('macEqual and keyedHash32', () => {
   const h = keyedHash32(enc('k'), enc('x'));
   assert.ok(h >= 0 && h <= 0xffffffff && Number.isInteger(h));
   assert.is.not(h, keyedHash32(enc('k'), enc('y')));
+});
+
+test('md5: RFC 1321 §A.5 test suite', () => {
+  const suite: [string, string][] = [
+    ['', 'd41d8cd98f00b204e9800998ecf8427e'],
+    ['a', '0cc175b9c0f1b6a831c399e269772661'],
+    ['abc', '900150983cd24fb0d6963f7d28e17f72'],
+    ['message digest', 'f96b697d7cb7938d525a2f31aaf161d0'],
+    ['abcdefghijklmnopqrstuvwxyz', 'c3fcd3d76192e4007dfb496cca67e13b'],
+    ['ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789', 'd174ab98d277d9f5a5611c2c9f419d9f'],
+    ['12345678901234567890123456789012345678901234567890123456789012345678901234567890', '57edf4a22be3c955ac49da2e2107b67a'],
+  ];
+  for (const [m, d] of suite) assert.is(toHex(md5(enc(m))), d, JSON.stringify(m));
+});
+
+test('md5 agrees with node:crypto on every length 0..300 (padding boundaries at 55/56/64)', () => {
+  for (let n = 0; n <= 300; n++) {
+    const d = new Uint8Array(n).map((_, i) => (i * 17 + n) & 0xff);
+    assert.is(toHex(md5(d)), createHash('md5').update(d).digest('hex'), `md5 len ${n}`);
+  }
 });
 
 test.run();

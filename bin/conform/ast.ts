@@ -28,7 +28,7 @@ export type OptSpec =
   | { kind: 'sackOK' }
   | { kind: 'sack'; blocks: [number, number][] }
   | { kind: 'ts'; val: number; ecr: number }
-  /** TCP-MD5 (RFC 2385) as `md5 valid` / `md5 invalid`: ferry has no MD5 signatures. */
+  /** TCP-MD5 (RFC 2385) as `md5 valid` / `md5 invalid`, signed and checked with --tcp_md5_secret. */
   | { kind: 'md5'; what: string }
   /** TCP Fast Open (`FO`, `FO cookie`). */
   | { kind: 'fo'; cookie: string | null }

@@ -7,6 +7,10 @@
 //     TSval on `>` lines is compared on a clock that starts at the first live TSval seen.
 import type { IcmpSpec, IpInfo, OptSpec, TcpSpec } from './ast.ts';
 import { buildIp, parseIp } from '../../stack/wire/ip.ts';
+import { ipToBytes } from '../../stack/wire/addr.ts';
+import { finish, sum16 } from '../../stack/wire/checksum.ts';
+import { parseUdp } from '../../stack/wire/udp.ts';
+import { md5Check, md5Offset, signTcp, TCPOPT_MD5SIG } from '../../stack/tcp/md5sig.ts';
 import { ipPseudoSum } from '../../stack/wire/ip.ts';
 import { emitIcmpv4, emitIcmpv6, icmpv4BufferLen, icmpv6BufferLen, type Icmpv4Message, type Icmpv6Message } from '../../stack/wire/icmp.ts';
 import {
@@ -68,10 +72,8 @@ export function inboundUnsupported(tcp: TcpSpec | null, ip: IpInfo): string | nu
   // ECN marks on inbound packets are injected as written (ferry's RFC 3168 receiver reads CE marks).
   void ip;
   if (tcp === null) return null;
-  if (tcp.udp !== null) return 'TCP over UDP encapsulation (/udp) is not implemented in ferry';
   if (tcp.options !== null && tcp.options !== 'any') {
     for (const o of tcp.options) {
-      if (o.kind === 'md5') return 'TCP-MD5 signatures (RFC 2385) are not implemented in ferry';
       if (o.kind === 'fo') return 'TCP Fast Open (RFC 7413) is not implemented in ferry';
     }
   } else if (tcp.options === 'any') {
@@ -85,8 +87,27 @@ export interface Endpoints {
   localPort: number; remotePort: number;
 }
 
+/**
+ * How segments travel besides plain TCP (packetdrill's --udp_encapsulation=tcp and
+ * --tcp_md5_secret): inside UDP between these ports unless a line says `/udp(a > b)`, and the
+ * key that `md5 valid` signatures are made and checked with.
+ */
+export interface Wrap {
+  udp: { localPort: number; remotePort: number } | null;
+  md5Key: Uint8Array | null;
+}
+
+export const NO_WRAP: Wrap = { udp: null, md5Key: null };
+
+/** Raw address bytes of a src/dst pair (text form). */
+function addrBytes(src: string, dst: string): [Uint8Array, Uint8Array] {
+  const a = ipToBytes(src), b = ipToBytes(dst);
+  if (a === null || b === null) throw new Error(`bad addresses ${src} ${dst}`);
+  return [a, b];
+}
+
 /** Build the IP packet for a `<` TCP line. */
-export function buildInboundTcp(spec: TcpSpec, ip: IpInfo, ep: Endpoints, map: SeqMap): Uint8Array {
+export function buildInboundTcp(spec: TcpSpec, ip: IpInfo, ep: Endpoints, map: SeqMap, wrap: Wrap = NO_WRAP): Uint8Array | string {
   const off = localOffset(map);
   const options: TcpOption[] = [];
   for (const o of (spec.options === null || spec.options === 'any') ? [] : spec.options) {
@@ -99,9 +120,13 @@ export function buildInboundTcp(spec: TcpSpec, ip: IpInfo, ep: Endpoints, map: S
       case 'sack': options.push({ kind: 'sack', blocks: o.blocks.map(([l, r]) => ({ left: (l + off) >>> 0, right: (r + off) >>> 0 })) }); break;
       case 'ts': options.push({ kind: 'timestamp', tsval: o.val >>> 0, tsecr: mapEcr(map, o.ecr) }); break;
       case 'raw': options.push({ kind: 'unknown', type: o.type, data: new Uint8Array(o.data) }); break;
+      // RFC 2385 §3.0: kind 19, length 18; the digest is filled in once the segment is built.
+      case 'md5': options.push({ kind: 'unknown', type: TCPOPT_MD5SIG, data: new Uint8Array(16) }); break;
       default: throw new Error(`unsupported inbound option ${o.kind}`);
     }
   }
+  const md5 = spec.options === null || spec.options === 'any' ? undefined : spec.options.find((o) => o.kind === 'md5');
+  if (md5 !== undefined && wrap.md5Key === null) return 'an md5 option without --tcp_md5_secret';
   const flags = flagBits(spec.flags);
   const seg: TcpSegment = {
     srcPort: ep.remotePort,
@@ -117,8 +142,39 @@ export function buildInboundTcp(spec: TcpSpec, ip: IpInfo, ep: Endpoints, map: S
   };
   const len = tcpBufferLen(seg);
   const l4 = new Uint8Array(len);
-  emitTcp(seg, l4, tcpPseudoSum(ep.remote, ep.local, len));
-  return buildIp(ep.remote, ep.local, 6, l4, ipOpts(ip));
+  const psum = tcpPseudoSum(ep.remote, ep.local, len);
+  emitTcp(seg, l4, psum);
+  if (md5 !== undefined && wrap.md5Key !== null) {
+    const [src, dst] = addrBytes(ep.remote, ep.local);
+    signTcp(src, dst, l4, wrap.md5Key);
+    // `md5 invalid`: a signature that does not verify.
+    if (md5.kind === 'md5' && md5.what === 'invalid') { const off = md5Offset(l4); l4[off] = l4[off]! ^ 0xff; }
+    l4[16] = 0; l4[17] = 0;
+    const c = finish(sum16(l4, psum));
+    l4[16] = c >> 8; l4[17] = c & 0xff;
+  }
+  const udp = spec.udp ?? (wrap.udp === null ? null : { sport: wrap.udp.remotePort, dport: wrap.udp.localPort });
+  if (udp === null) return buildIp(ep.remote, ep.local, 6, l4, ipOpts(ip));
+  return buildIp(ep.remote, ep.local, 17, udpWrap(ep.remote, ep.local, udp.sport, udp.dport, l4), ipOpts(ip));
+}
+
+/**
+ * A TCP segment inside UDP as FreeBSD sends it (tcp_output with t_port, packetdrill's
+ * --udp_encapsulation=tcp): TCP checksum 0, the UDP checksum over the whole datagram.
+ */
+function udpWrap(src: string, dst: string, sport: number, dport: number, l4: Uint8Array): Uint8Array {
+  const d = new Uint8Array(8 + l4.length);
+  d.set(l4, 8);
+  d[8 + 16] = 0; d[8 + 17] = 0;
+  d[0] = sport >> 8; d[1] = sport & 0xff; d[2] = dport >> 8; d[3] = dport & 0xff;
+  d[4] = d.length >> 8; d[5] = d.length & 0xff;
+  const [a, b] = addrBytes(src, dst);
+  let ps = sum16(a) + sum16(b) + 17 + d.length;
+  if (a.length === 16) ps = sum16(a) + sum16(b) + 17 + (d.length >>> 16) + (d.length & 0xffff);
+  const c = finish(sum16(d, ps));
+  const cc = c === 0 ? 0xffff : c;
+  d[6] = cc >> 8; d[7] = cc & 0xff;
+  return d;
 }
 
 /** TSecr of an inbound segment: the live TSval the script's value stood for (packetdrill's ts_val_map). */
@@ -247,23 +303,42 @@ export interface Outbound {
   tos: number;
   protocol: number;
   tcp: TcpSegment | null;
+  /** The TCP segment's bytes (for signature checks). */
+  tcpRaw: Uint8Array | null;
+  /** The UDP ports when the segment came inside UDP. */
+  udp: { sport: number; dport: number } | null;
   /** Why it could not be decoded (bad checksum, not TCP...). */
   error: string | null;
 }
 
 export function decodeOutbound(data: Uint8Array, time: number): Outbound {
   const p = parseIp(data);
-  if (!p.ok) return { time, version: 4, src: '?', dst: '?', ttl: 0, tos: 0, protocol: 0, tcp: null, error: `bad IP packet: ${p.error}` };
+  if (!p.ok) return { time, version: 4, src: '?', dst: '?', ttl: 0, tos: 0, protocol: 0, tcp: null, tcpRaw: null, udp: null, error: `bad IP packet: ${p.error}` };
   const ipk = p.value;
   const base = {
     time, version: ipk.version, src: ipk.src, dst: ipk.dst, protocol: ipk.protocol,
     ttl: ipk.version === 4 ? ipk.ttl : ipk.hopLimit,
     tos: ipk.version === 4 ? (ipk.dscp << 2) | ipk.ecn : ipk.trafficClass,
   };
-  if (ipk.protocol !== 6) return { ...base, tcp: null, error: `IP protocol ${ipk.protocol}, not TCP` };
+  if (ipk.protocol === 17) {
+    // TCP inside UDP: the UDP checksum must hold; the TCP checksum field must be 0 (FreeBSD's
+    // sender rule) or correct.
+    const [a, b] = addrBytes(ipk.src, ipk.dst);
+    const n = ipk.payload.length;
+    const ps = a.length === 16 ? sum16(a) + sum16(b) + 17 + (n >>> 16) + (n & 0xffff) : sum16(a) + sum16(b) + 17 + n;
+    const u = parseUdp(ipk.payload, ps, ipk.version);
+    if (!u.ok) return { ...base, tcp: null, tcpRaw: null, udp: null, error: `bad UDP datagram: ${u.error}` };
+    const raw = u.value.payload;
+    const zero = raw.length >= 18 && raw[16] === 0 && raw[17] === 0;
+    const t = parseTcp(raw, zero ? null : tcpPseudoSum(ipk.src, ipk.dst, raw.length));
+    const udp = { sport: u.value.srcPort, dport: u.value.dstPort };
+    if (!t.ok) return { ...base, tcp: null, tcpRaw: null, udp, error: `bad TCP segment in UDP: ${t.error}` };
+    return { ...base, tcp: t.value, tcpRaw: raw, udp, error: null };
+  }
+  if (ipk.protocol !== 6) return { ...base, tcp: null, tcpRaw: null, udp: null, error: `IP protocol ${ipk.protocol}, not TCP` };
   const t = parseTcp(ipk.payload, tcpPseudoSum(ipk.src, ipk.dst, ipk.payload.length));
-  if (!t.ok) return { ...base, tcp: null, error: `bad TCP segment: ${t.error}` };
-  return { ...base, tcp: t.value, error: null };
+  if (!t.ok) return { ...base, tcp: null, tcpRaw: null, udp: null, error: `bad TCP segment: ${t.error}` };
+  return { ...base, tcp: t.value, tcpRaw: ipk.payload, udp: null, error: null };
 }
 
 /** EOL with padding becomes one 'eol' per zero byte, as the script writes them. */
@@ -288,6 +363,7 @@ export function describeOutbound(o: Outbound, map: SeqMap): string {
   txt += ` win ${s.window}`;
   const opts = expandOptions(s.options);
   if (opts.length > 0) txt += ` <${opts.map((x) => optText(x, map)).join(',')}>`;
+  if (o.udp !== null) txt += `/udp(${o.udp.sport} > ${o.udp.dport})`;
   return txt;
 }
 
@@ -300,7 +376,7 @@ function optText(o: TcpOption, map: SeqMap): string {
     case 'sack-permitted': return 'sackOK';
     case 'sack': return `sack ${o.blocks.map((b) => `${b.left}:${b.right}`).join(' ')}`;
     case 'timestamp': return `TS val ${scriptTsval(map, o.tsval)} ecr ${o.tsecr}`;
-    case 'unknown': return `kind ${o.type} len ${o.data.length + 2}`;
+    case 'unknown': return o.type === TCPOPT_MD5SIG && o.data.length === 16 ? 'md5' : `kind ${o.type} len ${o.data.length + 2}`;
   }
 }
 
@@ -318,6 +394,7 @@ export interface CheckCtx {
   /** Tolerance (µs) for TSval checks, and the TS clock tick (µs per TSval unit). */
   toleranceUsecs: number;
   tsTickUsecs: number;
+  wrap: Wrap;
 }
 
 /**
@@ -359,11 +436,18 @@ export function checkOutbound(spec: TcpSpec, ip: IpInfo, o: Outbound, ctx: Check
     const ok = ip.ecn === 'noecn' ? e === 0 : ip.ecn === 'ect0' ? e === 2 : ip.ecn === 'ect1' ? e === 1 : ip.ecn === 'ce' ? e === 3 : (e === 1 || e === 2);
     if (!ok) diffs.push(`ECN bits ${e} (expected [${ip.ecn}])`);
   }
-  if (spec.options !== 'any') diffs.push(...checkOptions(spec.options ?? [], s.options, ctx));
+  // Inside UDP between the expected ports (the line's `/udp(a > b)` or the script's defaults), or not.
+  const wantUdp = spec.udp ?? (ctx.wrap.udp === null ? null : { sport: ctx.wrap.udp.localPort, dport: ctx.wrap.udp.remotePort });
+  if (wantUdp === null && o.udp !== null) diffs.push(`sent inside UDP (${o.udp.sport} > ${o.udp.dport})`);
+  else if (wantUdp !== null && o.udp === null) diffs.push(`not inside UDP (expected /udp(${wantUdp.sport} > ${wantUdp.dport}))`);
+  else if (wantUdp !== null && o.udp !== null && (o.udp.sport !== wantUdp.sport || o.udp.dport !== wantUdp.dport)) {
+    diffs.push(`UDP ports ${o.udp.sport} > ${o.udp.dport} (expected ${wantUdp.sport} > ${wantUdp.dport})`);
+  }
+  if (spec.options !== 'any') diffs.push(...checkOptions(spec.options ?? [], s.options, ctx, o));
   return diffs;
 }
 
-function checkOptions(want: readonly OptSpec[], got: readonly TcpOption[], ctx: CheckCtx): string[] {
+function checkOptions(want: readonly OptSpec[], got: readonly TcpOption[], ctx: CheckCtx, o: Outbound): string[] {
   const actual = expandOptions(got);
   const map = ctx.map;
   const diffs: string[] = [];
@@ -396,7 +480,16 @@ function checkOptions(want: readonly OptSpec[], got: readonly TcpOption[], ctx: 
         if (a.tsecr !== (w.ecr >>> 0)) bad(`TS ecr ${a.tsecr} instead of ${w.ecr}`);
         break;
       }
-      case 'md5': bad('TCP-MD5 is not implemented'); break;
+      case 'md5': {
+        if (a.kind !== 'unknown' || a.type !== TCPOPT_MD5SIG || a.data.length !== 16) { bad(`${optText(a, map)} instead of md5`); break; }
+        const key = ctx.wrap.md5Key;
+        if (key === null || o.tcpRaw === null) { bad('md5 option, but the script gives no --tcp_md5_secret'); break; }
+        // Stricter than a format check: the signature must verify with the script's key (RFC 2385 §2.0).
+        const [src, dst] = addrBytes(o.src, o.dst);
+        const valid = md5Check(src, dst, o.tcpRaw, key) === 'ok';
+        if (valid !== (w.what !== 'invalid')) bad(`md5 signature ${valid ? 'valid' : 'invalid'} (expected ${w.what || 'valid'})`);
+        break;
+      }
       case 'fo': bad('TCP Fast Open is not implemented'); break;
       case 'raw': if (a.kind !== 'unknown' || a.type !== w.type) bad(`${optText(a, map)} instead of kind ${w.type}`); break;
     }

@@ -57,6 +57,7 @@ const FREEBSD_SYSCTL_DEFAULTS: Record<string, number> = {
   'net.inet.tcp.rexmit_drop_options': 0,
   'net.inet.tcp.keepinit': 75000,
   'net.inet.tcp.keepidle': 7200000,
+  'net.inet.tcp.always_keepalive': 1,
   'net.inet.tcp.keepintvl': 75000,
   'net.inet.tcp.keepcnt': 8,
   'net.inet.tcp.delacktime': 100,
@@ -81,7 +82,8 @@ export function makeEnv(profile: ProfileName, mtu: number): Env {
   if (profile === 'rfc') {
     const tcp = { ...defaultTcpConfig(), mtu };
     return {
-      profile, tcp, stack: defaultStackConfig([]), sysctl: { ...FREEBSD_SYSCTL_DEFAULTS },
+      // always_keepalive=0: ferry's own default runs keepalives only with SO_KEEPALIVE.
+      profile, tcp, stack: defaultStackConfig([]), sysctl: { ...FREEBSD_SYSCTL_DEFAULTS, 'net.inet.tcp.always_keepalive': 0 },
       tsTickUsecs: 1000, notes: [],
     };
   }
@@ -130,6 +132,10 @@ export function makeEnv(profile: ProfileName, mtu: number): Env {
     rfc5961: true,                 // insecure_rst=0, insecure_syn=0
     rstForClosedPorts: true,       // blackhole=0
     syncookies: 'overflow',        // syncookies=1, syncookies_only=0
+    // icmp_may_rst=1: Time Exceeded in transit ends a connection attempt (tcp_ctlinput's
+    // tcp_drop_syn_sent), one case of the behaviour RFC 5461 §4.1 describes.
+    softErrorsAbortConnecting: 'time-exceeded',
+    tcpOverUdp: null,              // udp_tunneling_port=0
   };
   return {
     profile, tcp, stack, sysctl: { ...FREEBSD_SYSCTL_DEFAULTS },
@@ -287,14 +293,23 @@ export const SYSCTLS: readonly SysctlRule[] = [
     apply: (v, env) => { env.tcp.keepAlive = { ...env.tcp.keepAlive, count: v }; return null; },
   },
   {
+    name: 'net.inet.tcp.always_keepalive',
+    maps: 'TcpSocketConfig.keepAlive.enabled on every socket the runner opens when 1 (RFC 9293 §3.8.4 keepalives; getsockopt(SO_KEEPALIVE) still reports the socket option)',
+    apply: (v) => (v === 0 || v === 1 ? null : `always_keepalive=${v} is not 0 or 1`),
+  },
+  {
     name: 'net.inet.tcp.delacktime',
     maps: 'TcpSocketConfig.delayedAckMs (RFC 5681 §4.2 bound on the ACK delay)',
     apply: (v, env) => { env.tcp.delayedAckMs = v; env.tcp.delayedAck = v > 0; return null; },
   },
   {
     name: 'net.inet.tcp.icmp_may_rst',
-    maps: 'StackConfig.icmpHardErrors (1: ICMP hard errors end a connection attempt in SYN-SENT, RFC 1122 §4.2.3.9 SHOULD; 0: every ICMP error is soft, RFC 5927 §7 style)',
-    apply: (v, env) => { env.stack.icmpHardErrors = v !== 0; return null; },
+    maps: "StackConfig.icmpHardErrors (1: ICMP hard errors end a connection attempt in SYN-SENT, RFC 1122 §4.2.3.9 SHOULD; 0: every ICMP error is soft, RFC 5927 §7 style) and StackConfig.softErrorsAbortConnecting ('time-exceeded' when 1: Time Exceeded in transit also ends it, RFC 5461 §4.1; 'none' when 0)",
+    apply: (v, env) => {
+      env.stack.icmpHardErrors = v !== 0;
+      env.stack.softErrorsAbortConnecting = v !== 0 ? 'time-exceeded' : 'none';
+      return null;
+    },
   },
   {
     name: 'net.inet.tcp.syncookies',
@@ -324,15 +339,29 @@ export const SYSCTLS: readonly SysctlRule[] = [
   },
   {
     name: 'net.inet.tcp.udp_tunneling_port',
-    maps: 'nothing: ferry has no TCP-over-UDP encapsulation (RFC 6951-style); only 0 (off) is accepted',
-    apply: (v) => (v === 0 ? null : 'TCP over UDP tunnelling is not implemented in ferry'),
+    maps: 'StackConfig.tcpOverUdp.port (TCP over UDP: the local UDP port; 0 turns it off)',
+    apply: (v, env) => {
+      if (!Number.isInteger(v) || v < 0 || v > 65535) return `udp_tunneling_port=${v} is not a port`;
+      env.stack.tcpOverUdp = v === 0 ? null : { port: v, mtuOverhead: udpMtuOverhead(env) };
+      return null;
+    },
   },
   {
     name: 'net.inet.tcp.udp_tunneling_overhead',
-    maps: 'nothing (only meaningful with udp_tunneling_port)',
-    apply: () => null,
+    maps: "StackConfig.tcpOverUdp.mtuOverhead stays 0: FreeBSD does not take the overhead off the MSS of a connection on the interface's MTU (the suite's scripts expect MSS 1460 and 1460-byte segments inside UDP with overhead 8); ferry's users set mtuOverhead themselves (8, the UDP header, keeps packets within the MTU)",
+    apply: (v, env) => {
+      if (!Number.isInteger(v) || v < 0 || v > 1024) return `udp_tunneling_overhead=${v} is out of range`;
+      if (env.stack.tcpOverUdp !== null) env.stack.tcpOverUdp = { ...env.stack.tcpOverUdp, mtuOverhead: udpMtuOverhead(env) };
+      return null;
+    },
   },
 ];
+
+/** See the udp_tunneling_overhead rule: FreeBSD's observed MSS does not include it. */
+function udpMtuOverhead(env: Env): number {
+  void env;
+  return 0;
+}
 
 const RULES: Record<string, SysctlRule> = Object.fromEntries(SYSCTLS.map((r) => [r.name, r]));
 

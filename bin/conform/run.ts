@@ -19,7 +19,7 @@ import { parseScript } from './parse.ts';
 import { applySysctl, ADDRS, makeEnv, type Env, type ProfileName } from './profile.ts';
 import {
   buildInboundIcmp, buildInboundTcp, checkOutbound, decodeOutbound, describeOutbound, inboundUnsupported,
-  newSeqMap, type Endpoints, type Outbound, type SeqMap,
+  newSeqMap, type Endpoints, type Outbound, type SeqMap, type Wrap,
 } from './packets.ts';
 import { Sockets } from './sockets.ts';
 
@@ -114,6 +114,10 @@ export class Runner {
   /** Non-fatal classes (--non_fatal=syscall): mismatches become notes. */
   private readonly nonFatal: Set<string> = new Set();
   private nextRemotePort = 40000;
+  /** --udp_encapsulation=tcp: every segment travels inside UDP (FreeBSD TCP over UDP). */
+  readonly udpEncap: boolean = false;
+  /** --tcp_md5_secret: the key of the script's TCP-MD5 security associations (RFC 2385). */
+  readonly md5Secret: Uint8Array | null = null;
 
   constructor(readonly script: Script, readonly opts: RunOptions) {
     let ipVersion = 'ipv4', tolerance = 4000, mtu = 1500;
@@ -127,8 +131,11 @@ export class Runner {
         case 'remote_ip': remote = o.value; break;
         case 'tcp_ts_tick_usecs': tsTick = Number(o.value); break;
         case 'non_fatal': for (const c of o.value.split(',')) this.nonFatal.add(c); break;
-        case 'udp_encapsulation': throw new NotRunnable('--udp_encapsulation: TCP over UDP is not implemented in ferry', o.line);
-        case 'tcp_md5_secret': throw new NotRunnable('--tcp_md5_secret: TCP-MD5 (RFC 2385) is not implemented in ferry', o.line);
+        case 'udp_encapsulation':
+          if (o.value !== 'tcp') throw new NotRunnable(`--udp_encapsulation=${o.value}: only tcp is supported`, o.line);
+          this.udpEncap = true;
+          break;
+        case 'tcp_md5_secret': this.md5Secret = new TextEncoder().encode(o.value); break;
         case 'bind_port': case 'connect_port':
           if (Number(o.value) !== 8080) throw new NotRunnable(`--${o.name} other than 8080 is not supported by the runner`, o.line);
           break;
@@ -148,7 +155,36 @@ export class Runner {
     this.anyWait = opts.anyWaitUsecs ?? 600e6;
     this.socks = new Sockets(this);
     this.trace = opts.trace === true ? [] : null;
-    if (script.initCommand !== null) throw new NotRunnable(`init command \`${script.initCommand.trim().slice(0, 60)}\` is not supported`, 0);
+    if (script.initCommand !== null && !this.md5KeyCommand(script.initCommand)) {
+      throw new NotRunnable(`init command \`${script.initCommand.trim().slice(0, 60)}\` is not supported`, 0);
+    }
+  }
+
+  /**
+   * The suite's init command for TCP-MD5 scripts loads tcpmd5 and adds one `tcp-md5` security
+   * association per direction with setkey(8). ferry keeps TCP-MD5 keys per socket (TCP_MD5SIG
+   * gives the socket the script's --tcp_md5_secret), so the command is accepted when every key it
+   * adds is that secret, between the script's two addresses.
+   */
+  private md5KeyCommand(cmd: string): boolean {
+    if (this.md5Secret === null || !/\bsetkey\b/.test(cmd)) return false;
+    const adds = [...cmd.matchAll(/add\s+(\S+)\s+(\S+)\s+tcp\s+\S+\s+-A\s+tcp-md5\s+"([^"]*)"/g)];
+    if (adds.length === 0) return false;
+    const secret = new TextDecoder().decode(this.md5Secret);
+    const ends = new Set([this.local.toLowerCase(), this.remote.toLowerCase()]);
+    return adds.every((m) => m[3] === secret && ends.has(m[1]!.toLowerCase()) && ends.has(m[2]!.toLowerCase()));
+  }
+
+  /** UDP ports of encapsulated segments: ours is the tunnelling port; the peer's defaults to the same number. */
+  udpPorts(): { localPort: number; remotePort: number } | null {
+    if (!this.udpEncap) return null;
+    const port = this.env.stack.tcpOverUdp?.port ?? this.env.sysctl['net.inet.tcp.udp_tunneling_port'] ?? 0;
+    const p = port === 0 ? 9811 : port;
+    return { localPort: p, remotePort: p };
+  }
+
+  wrap(): Wrap {
+    return { udp: this.udpPorts(), md5Key: this.md5Secret };
   }
 
   // ------------------------------------------------------------------------ driving the stack
@@ -182,7 +218,8 @@ export class Runner {
   syncStackConfig(): void {
     const from = this.env.stack as unknown as Record<string, unknown>;
     const to = this.st.config as unknown as Record<string, unknown>;
-    for (const k of ['rfc5961', 'rstForClosedPorts', 'syncookies', 'challengeAckLimit', 'dropSynFin', 'rfc5961Rst', 'rfc5961Syn', 'icmpHardErrors']) {
+    for (const k of ['rfc5961', 'rstForClosedPorts', 'syncookies', 'challengeAckLimit', 'dropSynFin', 'rfc5961Rst', 'rfc5961Syn', 'icmpHardErrors',
+      'softErrorsAbortConnecting', 'tcpOverUdp']) {
       if (k in from) to[k] = from[k];
     }
   }
@@ -317,7 +354,6 @@ export class Runner {
 
   private expectPacket(e: ScriptEvent, w: { t: Usecs; end: Usecs; any: boolean }): void {
     if (e.type !== 'tcp') this.notRunnable(e, 'outbound ICMP lines are not supported');
-    if (e.tcp.udp !== null) this.notRunnable(e, 'TCP over UDP encapsulation (/udp) is not implemented in ferry');
     if (this.queue.length === 0) {
       const limit = w.any ? this.now + this.anyWait : w.end + this.tol;
       this.advanceTo(limit, true);
@@ -337,6 +373,7 @@ export class Runner {
     const spec = ignore.includes('win') ? { ...e.tcp, win: null } : e.tcp;
     const diffs = checkOutbound(spec, e.ip, p.pkt, {
       map: this.map, ep: this.ep, v6: this.v6, toleranceUsecs: ignore.includes('timing') ? Infinity : this.tol, tsTickUsecs: this.env.tsTickUsecs,
+      wrap: this.wrap(),
     }, learn);
     if (diffs.length > 0) this.fail(e, `${this.describe(p.pkt)} [${diffs.join('; ')}]`, p.pkt.time);
     if (!w.any && !ignore.includes('timing') && (p.pkt.time < w.t - this.tol || p.pkt.time > w.end + this.tol)) {
@@ -352,7 +389,8 @@ export class Runner {
         const why = inboundUnsupported(e.tcp, e.ip);
         if (why !== null) this.notRunnable(e, why);
         this.socks.beforeInbound();
-        const pkt = buildInboundTcp(e.tcp, e.ip, this.ep, this.map);
+        const pkt = buildInboundTcp(e.tcp, e.ip, this.ep, this.map, this.wrap());
+        if (typeof pkt === 'string') this.notRunnable(e, pkt);
         this.step({ type: 'packet', data: pkt });
         return;
       }

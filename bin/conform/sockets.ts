@@ -27,6 +27,8 @@ export interface Sock {
   rdShut: boolean;
   wrShut: boolean;
   lingerZero: boolean;
+  /** SO_KEEPALIVE as set on the socket (what getsockopt reports); see alwaysKeepAlive. */
+  soKeepAlive: boolean;
 }
 
 interface CallResult { ret: number; errno: string | null }
@@ -192,7 +194,7 @@ export class Sockets {
         const fd = c.ret.t === 'int' && c.ret.v >= 0 ? c.ret.v : this.freeFd();
         const child: Sock = {
           fd, nonblock: false, bound: true, listener: null, conn: res.id, established: true, soError: null,
-          created: { ...s.created, ...s.overrides }, overrides: { ...s.overrides }, rdShut: false, wrShut: false, lingerZero: s.lingerZero,
+          created: { ...s.created, ...s.overrides }, overrides: { ...s.overrides }, rdShut: false, wrShut: false, lingerZero: s.lingerZero, soKeepAlive: s.soKeepAlive,
         };
         this.byFd.set(fd, child);
         this.sut = child;
@@ -346,13 +348,31 @@ export class Sockets {
     let from: TcpSocketConfig = this.r.env.tcp;
     for (const x of this.byFd.values()) if (x.bound && x.listener === null && x.conn === null) from = this.cfgOf(x);
     const st = this.r.st;
-    st.config.tcp = { ...st.config.tcp, ttl: from.ttl, tos: from.tos };
+    // Its TCP-MD5 key too: FreeBSD signs that RST (the security association covers the host pair).
+    const tcp: TcpSocketConfig = { ...st.config.tcp, ttl: from.ttl, tos: from.tos, md5Key: from.md5Key ?? null };
+    if (tcp.md5Key === null) delete tcp.md5Key;
+    st.config.tcp = tcp;
   }
 
   /** Socket options passed to listen/connect: the current defaults with this socket's setsockopt overrides. */
   private options(s: Sock): Partial<TcpSocketConfig> {
     const base = this.r.env.tcp;
-    return { ...base, keepAlive: { ...base.keepAlive }, ...s.overrides };
+    // packetdrill's --udp_encapsulation=tcp gives every socket the remote UDP port
+    // (TCP_REMOTE_UDP_ENCAPS_PORT); the optional settings are always passed, null when off, so
+    // the stack's socket defaults (syncBound) never leak into a socket.
+    const udp = this.r.udpPorts();
+    const o: Partial<TcpSocketConfig> = { ...base, keepAlive: { ...base.keepAlive }, md5Key: null, udpEncapPort: udp === null ? null : udp.remotePort, ...s.overrides };
+    o.keepAlive = { ...base.keepAlive, ...(o.keepAlive ?? {}), enabled: s.soKeepAlive || this.alwaysKeepAlive() };
+    return o;
+  }
+
+  /**
+   * FreeBSD's net.inet.tcp.always_keepalive (default 1) runs the keepalive timer on every
+   * connection, SO_KEEPALIVE or not; getsockopt(SO_KEEPALIVE) still reports the socket's flag.
+   * The stack's keepAlive.enabled is what runs the timer, so the runner sets it for every socket.
+   */
+  private alwaysKeepAlive(): boolean {
+    return (this.r.env.sysctl['net.inet.tcp.always_keepalive'] ?? 0) !== 0;
   }
 
   private socket(e: Extract<ScriptEvent, { type: 'syscall' }>): CallResult {
@@ -365,7 +385,7 @@ export class Sockets {
     const base = this.r.env.tcp;
     const s: Sock = {
       fd, nonblock: false, bound: false, listener: null, conn: null, established: false, soError: null,
-      created: { ...base, keepAlive: { ...base.keepAlive } }, overrides: {}, rdShut: false, wrShut: false, lingerZero: false,
+      created: { ...base, keepAlive: { ...base.keepAlive } }, overrides: {}, rdShut: false, wrShut: false, lingerZero: false, soKeepAlive: false,
     };
     this.byFd.set(fd, s);
     this.sut = s;
@@ -404,7 +424,7 @@ export class Sockets {
         }
         case 'SO_RCVBUF': return compare(cfg.rcvBuf);
         case 'SO_SNDBUF': return compare(cfg.sndBuf);
-        case 'SO_KEEPALIVE': return compare(cfg.keepAlive.enabled ? 1 : 0);
+        case 'SO_KEEPALIVE': return compare(s.soKeepAlive ? 1 : 0);
         default: break;
       }
     } else if (level === 'IPPROTO_TCP') {
@@ -447,7 +467,8 @@ export class Sockets {
       return ok();
     };
     const keep = (k: 'idle' | 'interval' | 'count' | 'enabled', x: number | boolean) => {
-      const ka = { ...this.cfgOf(s).keepAlive, [k]: x };
+      if (k === 'enabled') s.soKeepAlive = x === true;
+      const ka = { ...this.cfgOf(s).keepAlive, [k]: x, enabled: s.soKeepAlive || this.alwaysKeepAlive() };
       return set({ keepAlive: ka });
     };
     if (level === 'SOL_SOCKET') {
@@ -480,7 +501,16 @@ export class Sockets {
         // Seconds; 0 turns the connection-establishment timeout off.
         case 'TCP_KEEPINIT': if (num === null) break; return set({ connectTimeout: num > 0 ? num * 1000 : null });
         case 'TCP_NOOPT': if (num === null) break; return set({ noOptions: num !== 0 });
-        default: break;
+        // RFC 2385 signatures with the script's --tcp_md5_secret (the key its setkey(8) init command installs).
+        case 'TCP_MD5SIG':
+          if (num === null) break;
+          if (num !== 0 && this.r.md5Secret === null) return this.r.notRunnable(e, 'TCP_MD5SIG without --tcp_md5_secret');
+          return set({ md5Key: num !== 0 ? this.r.md5Secret : null });
+        default:
+          // Options of FreeBSD's alternative RACK stack (tcp_rack): the default stack, like ferry,
+          // refuses them; the call's result is then judged as written (fatal unless --non_fatal=syscall).
+          if (name !== null && name.startsWith('TCP_RACK_')) return errno('ENOPROTOOPT');
+          break;
       }
     } else if (level === 'IPPROTO_IP' || level === 'IPPROTO_IPV6') {
       const byte = num ?? tosName(v);

@@ -5,6 +5,7 @@
 import type { Ms, TcpSocketConfig } from '../api.ts';
 import { keyedHash32 } from '../crypto.ts';
 import { buildTcpOptions, type SackBlock, type TcpOption, type TcpOptionsInfo } from '../wire/tcp.ts';
+import { MD5_OPTION_SPACE } from './md5sig.ts';
 import { headerOverhead, shiftFor, type Tcb } from './tcb.ts';
 
 function textBytes(s: string): Uint8Array {
@@ -89,7 +90,9 @@ export function roundBuffers(tcb: Tcb): void {
  */
 export function updateMss(tcb: Tcb): void {
   const fromPmtu = tcb.pmtu - headerOverhead(tcb.v6);
-  const ts = tcb.tsOk ? 12 : 0;
+  // Options on every segment: timestamps (12 bytes with NOPs) and an RFC 2385 signature (20,
+  // RFC 2385 §4.3: "the MSS ... must be decreased" by the option's size).
+  const ts = (tcb.tsOk ? 12 : 0) + ((tcb.cfg.md5Key ?? null) !== null ? MD5_OPTION_SPACE : 0);
   const base = Math.min(tcb.peerMss, fromPmtu);
   tcb.mss = Math.max(1, Math.min(64, fromPmtu - ts), base - ts);
 }

@@ -19,6 +19,7 @@ import { ACK, CWR, ECE, FIN, PSH, RST, SYN, type SackBlock, type TcpOptionsInfo,
 import { ccOnAck, ccOnLoss } from './cc/index.ts';
 import { ECN_ECT0, ecnOnEce, ecnSynFlags } from './ecn.ts';
 import { buildSegment, count, emitEvent, segment, type Io } from './output.ts';
+import { sackBlocksBesideMd5, withMd5Option } from './md5sig.ts';
 import { segOptions, synOptions, tsNow } from './options.ts';
 import { sackBlocks, windowField } from './receive.ts';
 import { baseRto, rttSample, rtxTimeout } from './rtt.ts';
@@ -34,6 +35,8 @@ export function xmit(tcb: Tcb, io: Io, now: Ms, flags: number, seq: number, payl
   blocks?: SackBlock[] | null, ect = false): void {
   let window: number;
   let options;
+  const cfg = tcb.cfg;
+  const md5Key = cfg.md5Key ?? null;
   if (flags & SYN) {
     options = synOptions(tcb, now, (flags & ACK) !== 0);
     // RFC 7323 §2.2: the window field of a SYN or SYN|ACK is never scaled.
@@ -42,7 +45,15 @@ export function xmit(tcb: Tcb, io: Io, now: Ms, flags: number, seq: number, payl
   } else {
     // Resets advertise no window (as Linux and FreeBSD send them).
     window = flags & RST ? 0 : windowField(tcb);
-    options = (flags & RST) ? [] : segOptions(tcb, now, (flags & ACK) && tcb.sackOk ? (blocks !== undefined ? blocks : sackBlocks(tcb)) : null);
+    const sack = (flags & ACK) && tcb.sackOk ? (blocks !== undefined ? blocks : sackBlocks(tcb)) : null;
+    if (md5Key === null) options = (flags & RST) ? [] : segOptions(tcb, now, sack);
+    else {
+      // RFC 2385: the signature goes before the SACK blocks (BSD tcp_addoptions order: timestamps,
+      // signature, SACK), and only the blocks that still fit beside it are sent.
+      options = withMd5Option((flags & RST) ? [] : segOptions(tcb, now, null));
+      const fit = (flags & RST) ? null : sackBlocksBesideMd5(sack, tcb.tsOk);
+      if (fit !== null && fit.length > 0) options.push({ kind: 'nop' }, { kind: 'nop' }, { kind: 'sack', blocks: fit });
+    }
     // RFC 3168 §6.1.3: after a CE mark every ACK carries ECE until the peer's CWR.
     if (tcb.ecn !== null && tcb.ecn.ece && (flags & (ACK | RST)) === ACK) flags |= ECE;
   }
@@ -55,9 +66,14 @@ export function xmit(tcb: Tcb, io: Io, now: Ms, flags: number, seq: number, payl
   }
   const ack = flags & ACK ? tcb.rcvNxt : 0;
   // Per-socket TTL / Hop Limit and DSCP (cfg.ttl, cfg.tos); the ECN field is ours (RFC 3168 §5).
-  const tos = (tcb.cfg.tos & 0xfc) | (ect ? ECN_ECT0 : 0);
+  const tos = (cfg.tos & 0xfc) | (ect ? ECN_ECT0 : 0);
+  // RFC 2385 §3.0: a socket with a key signs every segment it sends, RSTs included.
+  if (md5Key !== null && (flags & SYN)) options = withMd5Option(options);
+  // TCP over UDP: from the stack's tunnelling port to the peer's (cfg.udpEncapPort).
+  const encap = cfg.udpEncapPort ?? null;
+  const udp = encap === null ? null : { srcPort: io.shared.config.tcpOverUdp?.port ?? encap, dstPort: encap };
   io.out.push(buildSegment(
-    { src: tcb.localAddr, dst: tcb.remoteAddr, v6: tcb.v6, psum: tcb.psum, ttl: tcb.cfg.ttl ?? io.shared.config.ttl, tos },
+    { src: tcb.localAddr, dst: tcb.remoteAddr, v6: tcb.v6, psum: tcb.psum, ttl: cfg.ttl ?? io.shared.config.ttl, tos, udp, md5Key },
     segment(tcb.localPort, tcb.remotePort, seq, ack, flags, window, options, payload),
   ));
   count(io, 'tcp-out');

@@ -115,6 +115,9 @@ export function userAbort(tcb: Tcb, io: Io, now: Ms): VoidResult {
 
 /** Change per-socket settings; buffer changes take effect on the next window/queue decision. */
 export function userSetOption(tcb: Tcb, io: Io, now: Ms, o: Partial<TcpSocketConfig>): VoidResult {
+  // The UDP encapsulation is fixed when the connection is opened (FreeBSD's
+  // TCP_REMOTE_UDP_ENCAPS_PORT: "You can't change after you are connected").
+  if (o.udpEncapPort !== undefined && (o.udpEncapPort ?? null) !== (tcb.cfg.udpEncapPort ?? null)) return { ok: false, code: 'EINVAL' };
   // Copy on write: the config object may be shared with the listener and its other connections
   // (or the stack default), so this socket's change must not reach them.
   const cfg: TcpSocketConfig = { ...tcb.cfg, keepAlive: { ...tcb.cfg.keepAlive } };
@@ -125,11 +128,14 @@ export function userSetOption(tcb: Tcb, io: Io, now: Ms, o: Partial<TcpSocketCon
     if (k === 'keepAlive') cfg.keepAlive = { ...cfg.keepAlive, ...(v as Partial<TcpSocketConfig['keepAlive']>) };
     else (cfg as unknown as Record<string, unknown>)[k] = v;
   }
+  // Optional settings turned off are left out, not kept as null (api.ts md5Key, udpEncapPort).
+  if (cfg.md5Key === null) delete cfg.md5Key;
+  if (cfg.udpEncapPort === null) delete cfg.udpEncapPort;
   if (o.cc !== undefined && o.cc !== tcb.cc.algo) {
     tcb.cc.algo = o.cc;
     tcb.cc.epochStart = null;
   }
-  if (o.mss !== undefined || o.mtu !== undefined) updateMss(tcb);
+  if (o.mss !== undefined || o.mtu !== undefined || o.md5Key !== undefined) updateMss(tcb);
   if (o.keepAlive !== undefined) {
     tcb.timers.keepalive = cfg.keepAlive.enabled && synchronized(tcb.state) ? now + cfg.keepAlive.idle : null;
     tcb.keepProbes = 0;

@@ -183,12 +183,14 @@ test('not runnable: unsupported options, sysctls and commands, with the reason',
     assert.is(o.status, 'not-runnable');
     assert.match(o.reason ?? '', why);
   };
-  nr('0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 setsockopt(3, IPPROTO_TCP, TCP_MD5SIG, [1], 4) = 0\n', /^line 2: setsockopt IPPROTO_TCP TCP_MD5SIG/);
+  nr('0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 setsockopt(3, IPPROTO_TCP, TCP_FASTOPEN, [1], 4) = 0\n', /^line 2: setsockopt IPPROTO_TCP TCP_FASTOPEN/);
+  nr('0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 setsockopt(3, IPPROTO_TCP, TCP_MD5SIG, [1], 4) = 0\n', /^line 2: TCP_MD5SIG without --tcp_md5_secret/);
   nr('0 `sysctl -w net.inet.tcp.ecn.enable=3`\n', /accurate ECN/);
   nr('0 `sysctl -w net.inet.tcp.no_such_knob=1`\n', /no mapping/);
   nr('0 `ls /`\n', /shell command `ls \/` is not supported/);
   nr('0 close(3) = 0\n+0 < S 0:0(0) win 1 <bogus>\n', /parse error at line 2/);
-  nr('--udp_encapsulation=tcp\n0 close(3) = 0\n', /TCP over UDP/);
+  nr('--udp_encapsulation=sctp\n0 close(3) = 0\n', /only tcp is supported/);
+  nr('`kldload tcpmd5; setkey -c`\n0 close(3) = 0\n', /init command/);
 });
 
 test('sysctls change what the stack sends (rfc1323=0: no wscale/TS on the SYN)', () => {
@@ -317,6 +319,54 @@ test('TCP_NOOPT: a SYN without options; a peer offering everything gets nothing 
 +0 write(3, ..., 600) = 600
 +0 > . 1:537(536) ack 1
 `);
+});
+
+// TCP over UDP (--udp_encapsulation=tcp) and TCP-MD5 (--tcp_md5_secret), as the suite's
+// socket-api/setsockopt scripts use them.
+const ACTIVE_UDP_MD5 = `--udp_encapsulation=tcp
+--tolerance_usecs=10000
+--tcp_md5_secret=secret
+\`kldstat -q -m tcpmd5 || kldload tcpmd5; echo 'add 192.168.0.1 192.0.2.1 tcp 0x1000 -A tcp-md5 "secret" ;
+   add 192.0.2.1 192.168.0.1 tcp 0x1001 -A tcp-md5 "secret" ;' | setkey -c\`
+0 \`sysctl -w net.inet.tcp.udp_tunneling_port=9811\`
++0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
++0 fcntl(3, F_SETFL, O_RDWR | O_NONBLOCK) = 0
++0 setsockopt(3, IPPROTO_TCP, TCP_MD5SIG, [1], 4) = 0
++0 connect(3, ..., ...) = -1 EINPROGRESS (Operation now in progress)
++0 > S 0:0(0) win 65535 <mss 1460,nop,wscale 6,sackOK,TS val 100 ecr 0,nop,nop,md5 valid>
++0 < S. 0:0(0) ack 1 win 32767 <mss 1460,sackOK,md5 valid>
++0 > . 1:1(0) ack 1 win 65535 <nop,nop,md5 valid>
+`; // events on lines 7-13 (the init command takes lines 4-5)
+
+test('TCP over UDP with TCP-MD5: signed segments inside UDP pass; a port change draws a signed RST that way', () => {
+  pass(`${ACTIVE_UDP_MD5}+0.1 < F. 1:1(0) ack 1 win 32767 <nop,nop,md5 valid>/udp(1 > 9811)
++0 > R 1:1(0) win 0 <nop,nop,md5 valid>/udp(9811 > 1)
++0.1 send(3, ..., 100, 0) = 100
++0 > P. 1:101(100) ack 1 win 65535 <nop,nop,md5 valid>
+`);
+});
+
+test('TCP-MD5: an unsigned inbound segment is dropped; the signed one after it is out of order', () => {
+  pass(`${ACTIVE_UDP_MD5}+0.1 < P. 1:11(10) ack 1 win 32767
++0 < P. 11:21(10) ack 1 win 32767 <nop,nop,md5 valid>
++0 > . 1:1(0) ack 1 win 65535 <nop,nop,md5 valid,nop,nop,sack 11:21>
+`);
+});
+
+test('TCP over UDP: the runner checks the UDP ports of what ferry sends', () => {
+  fails(`${ACTIVE_UDP_MD5}+0.1 < F. 1:1(0) ack 1 win 32767 <nop,nop,md5 valid>/udp(1 > 9811)
++0 > R 1:1(0) win 0 <nop,nop,md5 valid>/udp(9811 > 2)
+`, 15, /UDP ports 9811 > 1 \(expected 9811 > 2\)/);
+});
+
+test('TCP-MD5: a segment expected signed but sent without the option fails', () => {
+  fails(`--tolerance_usecs=10000
+--tcp_md5_secret=secret
+0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
++0 fcntl(3, F_SETFL, O_RDWR | O_NONBLOCK) = 0
++0 connect(3, ..., ...) = -1 EINPROGRESS (Operation now in progress)
++0 > S 0:0(0) win 65535 <mss 1460,nop,wscale 6,sackOK,TS val 100 ecr 0,nop,nop,md5 valid>
+`, 6, /\[options <mss 1460,nop,wscale 6,sackOK,TS val \d+ ecr 0> \(expected 8 options\)\]/);
 });
 
 test.run();
