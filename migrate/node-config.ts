@@ -9,7 +9,7 @@ import { dirname, extname, isAbsolute, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import { canonicalIp } from '../stack/wire/addr.ts';
 import type {
-  DeviceConfig, Endpoint, HeartbeatConfig, IpMoveConfig, MoveConfig, NodeConfig, PeerConfig, ServiceConfig, ServiceType,
+  DeviceConfig, Endpoint, HeartbeatConfig, IpMoveConfig, MembershipConfig, MoveConfig, NodeConfig, PeerConfig, ReplicationConfig, ServiceConfig, ServiceType,
 } from './node-types.ts';
 
 /** One or more problems in a configuration; `message` lists them all, one per line. */
@@ -306,7 +306,7 @@ function services(c: Checker, v: unknown): ServiceConfig[] {
     const p = `services[${i}]`;
     const o = c.obj(x, p);
     if (o === null) return;
-    c.keys(o, p, ['name', 'type', 'proto', 'port', 'root', 'module', 'options']);
+    c.keys(o, p, ['name', 'type', 'proto', 'port', 'root', 'module', 'options', 'replication']);
     let ok = true;
     const fail = (field: string, msg: string): void => { c.bad(`${p}.${field}`, msg); ok = false; };
     let name = '';
@@ -360,7 +360,9 @@ function services(c: Checker, v: unknown): ServiceConfig[] {
       if (!isObj(o.options)) fail('options', `must be a mapping, not ${kind(o.options)}`);
       else options = o.options;
     }
-    if (ok) out.push({ name, type, proto, port, root, module, options });
+    let repl: 'off' | 'sync' | 'async' | null = null;
+    if (o.replication !== undefined && o.replication !== null) repl = c.oneOf(o.replication, `${p}.replication`, ['off', 'sync', 'async'] as const, 'off');
+    if (ok) out.push({ name, type, proto, port, root, module, options, replication: repl });
   });
   return out;
 }
@@ -375,6 +377,47 @@ function move(c: Checker, v: unknown): MoveConfig {
   out.onTimeout = c.oneOf(o.onTimeout, 'move.onTimeout', ['move', 'reset'] as const, MOVE_DEFAULTS.onTimeout);
   out.graceMs = c.int(o.graceMs, 'move.graceMs', 0, 3_600_000, MOVE_DEFAULTS.graceMs, ' ms');
   return out;
+}
+
+export const REPLICATION_DEFAULTS: Readonly<ReplicationConfig> = { mode: 'off', maxLagMs: 50 };
+
+function replication(c: Checker, v: unknown): ReplicationConfig {
+  const out = { ...REPLICATION_DEFAULTS };
+  if (v === undefined) return out;
+  const o = c.obj(v, 'replication');
+  if (o === null) return out;
+  c.keys(o, 'replication', ['mode', 'maxLagMs']);
+  out.mode = c.oneOf(o.mode, 'replication.mode', ['off', 'sync', 'async'] as const, REPLICATION_DEFAULTS.mode);
+  out.maxLagMs = c.int(o.maxLagMs, 'replication.maxLagMs', 1, 60_000, REPLICATION_DEFAULTS.maxLagMs, ' ms');
+  return out;
+}
+
+export const ETCD_DEFAULTS = { prefix: '/ferry', leaseTtlMs: 2000 } as const;
+
+function membership(c: Checker, v: unknown): MembershipConfig {
+  if (v === undefined || v === null) return { kind: 'direct' };
+  const o = c.obj(v, 'membership');
+  if (o === null) return { kind: 'direct' };
+  c.keys(o, 'membership', ['kind', 'endpoints', 'prefix', 'leaseTtlMs']);
+  const kindV = c.oneOf(o.kind, 'membership.kind', ['direct', 'etcd'] as const, 'direct');
+  if (kindV === 'direct') {
+    for (const k of ['endpoints', 'prefix', 'leaseTtlMs']) if (o[k] !== undefined) c.bad(`membership.${k}`, 'only with kind: etcd');
+    return { kind: 'direct' };
+  }
+  const endpoints: string[] = [];
+  c.list(o.endpoints, 'membership.endpoints').forEach((e, i) => {
+    if (typeof e === 'string' && /^https?:\/\/[^\s/]+(:\d+)?\/?$/.test(e)) endpoints.push(e.replace(/\/$/, ''));
+    else c.bad(`membership.endpoints[${i}]`, `must be an etcd client URL such as http://127.0.0.1:2379, not ${kind(e)}`);
+  });
+  if (Array.isArray(o.endpoints) && o.endpoints.length === 0) c.bad('membership.endpoints', 'needs at least one etcd client URL');
+  if (o.endpoints === undefined) c.bad('membership.endpoints', 'required with kind: etcd (e.g. [http://127.0.0.1:2379])');
+  let prefix: string = ETCD_DEFAULTS.prefix;
+  if (o.prefix !== undefined) {
+    if (typeof o.prefix === 'string' && /^\/[\x21-\x7e]*$/.test(o.prefix)) prefix = o.prefix.replace(/\/$/, '') || '/';
+    else c.bad('membership.prefix', `must be a key prefix starting with "/", not ${kind(o.prefix)}`);
+  }
+  const leaseTtlMs = c.int(o.leaseTtlMs, 'membership.leaseTtlMs', 1000, 600_000, ETCD_DEFAULTS.leaseTtlMs, ' ms');
+  return { kind: 'etcd', endpoints, prefix, leaseTtlMs };
 }
 
 function ipMove(c: Checker, v: unknown, deviceMode: 'tun' | 'tap'): IpMoveConfig {
@@ -396,7 +439,7 @@ function ipMove(c: Checker, v: unknown, deviceMode: 'tun' | 'tap'): IpMoveConfig
   return out;
 }
 
-const TOP_KEYS = ['name', 'priority', 'device', 'serviceIps', 'handover', 'peers', 'heartbeat', 'key', 'services', 'move', 'ipMove', 'control', 'metrics', 'log'] as const;
+const TOP_KEYS = ['name', 'priority', 'device', 'serviceIps', 'handover', 'peers', 'heartbeat', 'key', 'services', 'move', 'ipMove', 'control', 'metrics', 'log', 'membership', 'replication'] as const;
 
 /** Validate a parsed document (plain JSON-like data) into a NodeConfig; throws ConfigError. */
 export function validateNodeConfig(doc: unknown, baseDir: string): NodeConfig {
@@ -419,6 +462,8 @@ export function validateNodeConfig(doc: unknown, baseDir: string): NodeConfig {
   const svcs = services(c, doc.services);
   const mv = move(c, doc.move);
   const ipm = ipMove(c, doc.ipMove, dev.mode);
+  const mem = membership(c, doc.membership);
+  const rep = replication(c, doc.replication);
   let control = name === '' ? '' : defaultControlPath(name);
   if (doc.control !== undefined && doc.control !== null) control = c.path(doc.control, 'control') ?? control;
   if (Buffer.byteLength(control) > UNIX_PATH_MAX) c.bad('control', `${control} is longer than a unix socket path may be (${UNIX_PATH_MAX} bytes)`);
@@ -428,7 +473,7 @@ export function validateNodeConfig(doc: unknown, baseDir: string): NodeConfig {
   if (c.problems.length > 0) throw new ConfigError(c.problems.map(scrub));
   return {
     name, priority, device: dev, serviceIps: ips, handover: handover!, peers: ps, heartbeat: hb, key: k,
-    services: svcs, move: mv, ipMove: ipm, control, metrics, log,
+    services: svcs, move: mv, ipMove: ipm, control, metrics, log, membership: mem, replication: rep,
   };
 }
 

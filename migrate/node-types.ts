@@ -36,6 +36,32 @@ export interface NodeConfig {
   metrics: Endpoint | null;
   /** Log file (appended), or null for stderr. */
   log: string | null;
+  /** Who decides the active node: direct heartbeats (default) or etcd leases (issue #9). */
+  membership: MembershipConfig;
+  /** Continuous replication of live connections to the standby (issue #9); per-service override in ServiceConfig. */
+  replication: ReplicationConfig;
+}
+
+export type MembershipConfig =
+  | { kind: 'direct' }
+  | {
+    kind: 'etcd';
+    /** etcd client URLs, e.g. ['http://127.0.0.1:2379']. */
+    endpoints: string[];
+    /** Key prefix for this cluster's keys (default '/ferry'). */
+    prefix: string;
+    /** Lease TTL: the active node stops serving before its lease can expire (default 2000 ms). */
+    leaseTtlMs: number;
+  };
+
+export interface ReplicationConfig {
+  /**
+   * 'sync': nothing a connection sends (ACKs included) leaves before the standby holds the
+   * state that produced it — survives a crash at any instant. 'async': replicas trail by at most
+   * `maxLagMs`. 'off' (default): planned switch-over only.
+   */
+  mode: 'off' | 'sync' | 'async';
+  maxLagMs: number;
 }
 
 export interface Endpoint { host: string; port: number }
@@ -79,6 +105,8 @@ export interface ServiceConfig {
   module: string | null;
   /** Free-form options handed to the service. */
   options: Record<string, unknown>;
+  /** Replication mode for this service's connections, or null for the node's (NodeConfig.replication). */
+  replication: 'off' | 'sync' | 'async' | null;
 }
 
 export interface MoveConfig {

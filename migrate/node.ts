@@ -82,7 +82,7 @@ interface RunningService {
 
 /** A control message on the hand-over link. */
 type Control =
-  | { t: 'so-begin'; ref: number; from: string }
+  | { t: 'so-begin'; ref: number; from: string; neighbours?: Record<string, string> }
   | { t: 'so-take-ip'; ref: number }
   | { t: 'so-end'; ref: number }
   | { t: 'reply'; re: number; ok: boolean; error?: string; epoch?: number }
@@ -163,7 +163,10 @@ export class FerryNode extends EventEmitter implements NodeApi {
       this.pcap = new PcapWriter(c.device.pcap, { linkType: c.device.mode === 'tap' ? LINKTYPE.EN10MB : LINKTYPE.RAW, onError: () => {} });
       if (this.pcap.error) throw new NodeError(`cannot write pcap file ${c.device.pcap}: ${this.pcap.error.message}`);
     }
-    this.tunLink = new TunLink(this.dev, { addresses: c.serviceIps, pcap: this.pcap });
+    // TAP: each node its own MAC (locally administered, from its name), so a gratuitous ARP
+    // really moves the address and a bridge never sees one MAC on two ports.
+    const mac = c.device.mode === 'tap' ? nodeMac(c.name) : undefined;
+    this.tunLink = new TunLink(this.dev, { addresses: c.serviceIps, pcap: this.pcap, ...(mac !== undefined ? { mac } : {}) });
     if (c.ipMove.mode === 'arp') this.tunLink.answerArp = false; // only the active node answers for the service IPs
     this.mux = new NodeMux(this.tunLink, c.serviceIps, SCTP_UDP_PORT);
     // One secret for the whole cluster: SYN cookies, ISNs (RFC 6528) and SCTP State Cookies
@@ -363,6 +366,10 @@ export class FerryNode extends EventEmitter implements NodeApi {
         }
         this.incoming = peer;
         this.movedInThisSwitchover = 0;
+        // TAP: the clients' MACs, so replies of moved connections need no ARP from a standby.
+        if (m.neighbours !== undefined && this.tunLink !== null) {
+          for (const [ip, mac] of Object.entries(m.neighbours)) if (typeof mac === 'string' && this.tunLink.neighbours[ip] === undefined) this.tunLink.neighbours[ip] = mac;
+        }
         this.log('switchover.incoming', { from: peer });
         this.control(peer, { t: 'reply', re: m.ref, ok: true });
         return;
@@ -613,7 +620,10 @@ export class FerryNode extends EventEmitter implements NodeApi {
     };
     try {
       this.log('switchover.start', { to: target, connections: this.conns.size });
-      const begin = await this.request(target, { t: 'so-begin', ref: this.nextRef++, from: this.cfg.name }, 3000);
+      const begin = await this.request(target, {
+        t: 'so-begin', ref: this.nextRef++, from: this.cfg.name,
+        ...(this.cfg.device.mode === 'tap' && this.tunLink !== null ? { neighbours: { ...this.tunLink.neighbours } } : {}),
+      }, 3000);
       if (!begin.ok) return fail(`${target} refused: ${begin.error ?? 'no reason'}`);
       // (1) New connections (and anything not held here) go straight to the standby.
       this.mux.redirect = (pkt) => { this.send(target, 'packet', pkt); };
@@ -832,6 +842,12 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T | typeof TIMEOUT |
 }
 
 function sleep(ms: number): Promise<void> { return new Promise((r) => setTimeout(r, ms)); }
+
+/** A locally administered unicast MAC derived from the node's name (02:xx:xx:xx:xx:xx). */
+export function nodeMac(name: string): string {
+  const h = createHmac('sha256', 'ferry node mac').update(name).digest();
+  return ['02', ...[...h.subarray(0, 5)].map((b) => b.toString(16).padStart(2, '0'))].join(':');
+}
 
 function derive(key: Uint8Array, label: string): Uint8Array {
   return new Uint8Array(createHmac('sha256', key).update(label).digest());

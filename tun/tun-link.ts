@@ -296,10 +296,11 @@ export class TunLink implements Link {
     const a = parseArp(body);
     if (!a.ok) { this.stats.ignored++; return; }
     const arp = a.value;
-    const forUs = this.answerArp && this.v4.includes(arp.tpa);
+    const forUs = this.v4.includes(arp.tpa);
     // RFC 826: update an existing entry always; add a new one only when we are the target.
     if (arp.spa !== '0.0.0.0' && (forUs || this.neighbours[arp.spa] !== undefined)) this.learn(arp.spa, arp.sha);
-    if (forUs && arp.op === ARP_REQUEST && arp.spa !== arp.tpa) {
+    // A standby sharing the address learns but does not answer (answerArp).
+    if (forUs && this.answerArp && arp.op === ARP_REQUEST && arp.spa !== arp.tpa) {
       out.push(buildArpFrame(arpReply(arp, this.mac!)));
       this.stats.arpReplies++;
       this.stats.arpSent++;
@@ -371,7 +372,8 @@ export class TunLink implements Link {
     dmac ??= this.kernelMac;
     if (dmac === null) {
       this.stats.noNeighbour++;
-      if (v === 4 && dst !== null && this.v4.length > 0) {
+      // A standby (answerArp off) must not ask: its request would announce the shared address.
+      if (v === 4 && dst !== null && this.v4.length > 0 && this.answerArp) {
         this.stats.arpSent++;
         this.writeFrames([buildArpFrame(arpRequest(this.mac!, this.v4[0]!, dst))]);
       }

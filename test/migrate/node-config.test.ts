@@ -64,9 +64,9 @@ test('config: a full YAML file, every field read, addresses canonical, paths fro
   assert.is(c.key[0], 0x00);
   assert.is(c.key[23], 0xef);
   assert.equal(c.services, [
-    { name: 'web', type: 'http', proto: 'tcp', port: 80, root: join(dir, 'www'), module: null, options: {} },
-    { name: 'echo', type: 'echo', proto: 'sctp', port: 7, root: null, module: null, options: {} },
-    { name: 'mine', type: 'module', proto: 'tcp', port: 9000, root: null, module: join(dir, 'svc.mjs'), options: { greeting: 'hi', n: 3 } },
+    { name: 'web', type: 'http', proto: 'tcp', port: 80, root: join(dir, 'www'), module: null, options: {}, replication: null },
+    { name: 'echo', type: 'echo', proto: 'sctp', port: 7, root: null, module: null, options: {}, replication: null },
+    { name: 'mine', type: 'module', proto: 'tcp', port: 9000, root: null, module: join(dir, 'svc.mjs'), options: { greeting: 'hi', n: 3 }, replication: null },
   ]);
   assert.equal(c.move, { ackTimeoutMs: 500, onTimeout: 'reset', graceMs: 100 });
   assert.equal(c.ipMove, { mode: 'hooks', up: ['ip -n cl route replace 10.200.0.10/32 via 10.201.1.2'], down: [], hookTimeoutMs: 1000 });
@@ -84,7 +84,7 @@ test('config: the minimal JSON file gets every default', () => {
     heartbeat: { intervalMs: 50, timeoutMs: 300, hangMs: 5000 }, key: null, services: [],
     move: { ackTimeoutMs: 2000, onTimeout: 'move', graceMs: 2000 },
     ipMove: { mode: 'hooks', up: [], down: [], hookTimeoutMs: 5000 },
-    control: '/run/ferry/a.sock', metrics: null, log: null,
+    control: '/run/ferry/a.sock', metrics: null, log: null, membership: { kind: 'direct' }, replication: { mode: 'off', maxLagMs: 50 },
   });
 });
 
@@ -163,7 +163,7 @@ test('config: required fields, unknown keys (with a suggestion), peers, ports, t
   has(ps, 'device: required (at least { cidr: 10.200.1.1/24 })');
   has(ps, 'serviceIps: required: at least one service address');
   has(ps, 'handover: required: this node\'s hand-over address "host:port"');
-  has(problems(withField({ services: [{ name: 'w', type: 'echo', port: 7, colour: 'red' }] })), 'services[0].colour: unknown key (allowed here: name, type, proto, port, root, module, options)');
+  has(problems(withField({ services: [{ name: 'w', type: 'echo', port: 7, colour: 'red' }] })), 'services[0].colour: unknown key (allowed here: name, type, proto, port, root, module, options, replication)');
   has(problems(withField({ heartbeat: { intervalMS: 10 } })), "heartbeat.intervalMS: unknown key (did you mean 'intervalMs'?)");
   has(problems(withField({ serviceIps: [] })), 'serviceIps: needs at least one service address');
   has(problems(withField({ serviceIps: ['10.200.1.1'] })), "serviceIps[0]: 10.200.1.1 is the device's kernel-side address (device.cidr)");
@@ -251,5 +251,17 @@ test('config: parseEndpoint', () => {
 });
 
 test.after(() => rmSync(dir, { recursive: true, force: true }));
+
+test('config: membership (direct or etcd) and replication (off, sync, async; per service)', () => {
+  const c = parseNodeConfig(JSON.stringify({ ...MINIMAL, membership: { kind: 'etcd', endpoints: ['http://127.0.0.1:2379/'], leaseTtlMs: 3000 }, replication: { mode: 'sync' },
+    services: [{ name: 'w', type: 'echo', proto: 'tcp', port: 7, replication: 'async' }] }), 'json', dir);
+  assert.equal(c.membership, { kind: 'etcd', endpoints: ['http://127.0.0.1:2379'], prefix: '/ferry', leaseTtlMs: 3000 });
+  assert.equal(c.replication, { mode: 'sync', maxLagMs: 50 });
+  assert.is(c.services[0]!.replication, 'async');
+  has(problems(withField({ membership: { kind: 'etcd' } })), 'membership.endpoints: required with kind: etcd (e.g. [http://127.0.0.1:2379])');
+  has(problems(withField({ membership: { kind: 'etcd', endpoints: ['127.0.0.1:2379'] } })), 'membership.endpoints[0]: must be an etcd client URL such as http://127.0.0.1:2379, not a string "127.0.0.1:2379"');
+  has(problems(withField({ membership: { kind: 'direct', prefix: '/x' } })), 'membership.prefix: only with kind: etcd');
+  assert.ok(problems(withField({ replication: { mode: 'fast' } })).some((p) => p.startsWith('replication.mode:')));
+});
 
 test.run();

@@ -15,7 +15,7 @@ export const CLIENT = '10.9.7.1', SERVICE = '10.9.7.2';
 export const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 
 export function svcConfig(o: Partial<ServiceConfig> & Pick<ServiceConfig, 'type'>): ServiceConfig {
-  return { name: `t-${o.type}`, proto: 'tcp', port: 80, root: null, module: null, options: {}, ...o };
+  return { name: `t-${o.type}`, proto: 'tcp', port: 80, root: null, module: null, options: {}, replication: null, ...o };
 }
 
 /** A context whose log is kept (tests read it). */
