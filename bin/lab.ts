@@ -41,6 +41,12 @@ export interface LabOptions {
   pcap?: boolean;
   /** Log lines as they come (the demo prints its own timeline instead). */
   onLog?: (node: string, line: string) => void;
+  /**
+   * 'tap': each node's device is a TAP that the lab moves into the client namespace's bridge
+   * (10.200.0.1/24 on it, the service address on-link): ferry answers ARP for the service
+   * address while active and moves it by gratuitous ARP (ipMove mode 'arp'). Default 'tun'.
+   */
+  mode?: 'tun' | 'tap';
 }
 
 export class LabNode {
@@ -99,7 +105,15 @@ export class Lab {
     // Each node reaches the client's other address through C (replies of moved connections).
     ip(['route', 'add', '10.210.2.0/24', 'via', '10.210.1.1'], A);
     ip(['route', 'add', '10.210.1.0/24', 'via', '10.210.2.1'], B);
+    if (this.o.mode === 'tap') {
+      ip(['link', 'add', 'br0', 'type', 'bridge'], C);
+      ip(['addr', 'add', '10.200.0.1/24', 'dev', 'br0'], C);
+      ip(['link', 'set', 'br0', 'up'], C);
+    }
   }
+
+  /** The device name of `node` (TAP mode: it is moved into the client namespace's bridge). */
+  devName(node: string): string { return `${this.o.prefix}t${node}`.slice(-15); }
 
   /** The route hook that points C's service route at `node`. */
   private upHook(node: string): string {
@@ -116,7 +130,11 @@ export class Lab {
     const logPath = join(this.dir, `${name}.log`);
     const cfg: Record<string, unknown> = {
       name, priority: spec.priority,
-      device: { mode: 'tun', cidr: name === 'a' ? '10.200.1.1/24' : '10.200.2.1/24', ...(this.o.pcap ? { pcap: join(this.dir, `${name}.pcap`) } : {}) },
+      device: {
+        mode: this.o.mode ?? 'tun', cidr: name === 'a' ? '10.200.1.1/24' : '10.200.2.1/24',
+        ...(this.o.mode === 'tap' ? { name: this.devName(name) } : {}),
+        ...(this.o.pcap ? { pcap: join(this.dir, `${name}.pcap`) } : {}),
+      },
       serviceIps: [SERVICE_IP],
       handover: `${name === 'a' ? '10.211.0.1' : '10.211.0.2'}:7400`,
       peers: [{ name: other, handover: `${other === 'a' ? '10.211.0.1' : '10.211.0.2'}:7400` }],
@@ -124,7 +142,7 @@ export class Lab {
       key: { hex: this.key },
       services: this.o.services,
       move: { ackTimeoutMs: 2000, onTimeout: 'move', graceMs: 2000, ...(this.o.move ?? {}) },
-      ipMove: { mode: 'hooks', up: [this.upHook(name)], down: [] },
+      ipMove: this.o.mode === 'tap' ? { mode: 'arp' } : { mode: 'hooks', up: [this.upHook(name)], down: [] },
       control: socket,
       log: logPath,
       ...(spec.extra ?? {}),
@@ -149,6 +167,13 @@ export class Lab {
       });
       proc.once('exit', (code) => { clearTimeout(t); reject(new Error(`node ${name} exited (${code}) before it was ready:\n${out}${err}`)); });
     });
+    if (this.o.mode === 'tap') {
+      // The TAP's file descriptor stays the node's; the interface joins the client's bridge.
+      const dev = this.devName(name);
+      ip(['link', 'set', dev, 'netns', this.nsC], ns);
+      ip(['link', 'set', dev, 'master', 'br0'], this.nsC);
+      ip(['link', 'set', dev, 'up'], this.nsC);
+    }
     return n;
   }
 
