@@ -12,7 +12,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SwitchoverSummary } from '../migrate/node-types.ts';
-import { Lab, labMissing, SERVICE_IP } from './lab.ts';
+import { ensureDemoPackages, Lab, labMissing, SERVICE_IP } from './lab.ts';
 
 export interface HaDemoOptions {
   /** Size of the downloaded file (MB, default 100). */
@@ -54,6 +54,7 @@ const USRSCTP_CLIENT = '/usr/lib/usrsctp/client';
 export async function runHaDemo(o: HaDemoOptions = {}): Promise<HaDemoResult> {
   const sizeMB = o.sizeMB ?? 100, rate = o.rate ?? 25_000_000, at = o.at ?? 0.3, nLines = o.lines ?? 300;
   const print = o.print ?? true;
+  if (print) ensureDemoPackages((m) => process.stdout.write(`ferry demo: ${m}\n`));
   const miss = labMissing({ usrsctp: true, curl: true, tshark: o.capture === true });
   if (miss !== null) throw new Error(`ferry demo needs: ${miss}`);
   const t0 = performance.now();

@@ -10,7 +10,7 @@
 // node. The nodes move it with hooks (`ip -n C route replace ...`), as keepalived's notify
 // scripts would. Each node is a real `ferry node --config` process in its namespace; the lab
 // talks to it through its control socket. Everything is named `<prefix>-…` and removed by close().
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -221,6 +221,29 @@ export function labMissing(extra: { usrsctp?: boolean; tshark?: boolean; curl?: 
   if (extra.tshark && !onPath('dumpcap')) miss.push('dumpcap/tshark: apt-get install -y tshark');
   if (extra.curl && !onPath('curl')) miss.push('curl: apt-get install -y curl');
   return miss.length === 0 ? null : miss.join('; ');
+}
+
+/**
+ * What `ferry demo` needs from Debian (curl, usrsctp's examples, iproute2), installed when
+ * missing and running as root with apt-get (the README's quick start is one command on a fresh
+ * machine); otherwise nothing happens and labMissing() names them. Returns what it installed.
+ */
+export function ensureDemoPackages(log: (s: string) => void): string[] {
+  const need: string[] = [];
+  if (!onPath('curl')) need.push('curl');
+  if (!existsSync('/usr/lib/usrsctp/client')) need.push('libusrsctp-examples');
+  if (!onPath('ip')) need.push('iproute2');
+  if (need.length === 0 || process.getuid?.() !== 0 || !onPath('apt-get')) return [];
+  log(`installing ${need.join(' ')} (apt-get)…`);
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  try {
+    execFileSync('apt-get', ['update', '-qq'], { stdio: 'ignore', env, timeout: 300_000 });
+    execFileSync('apt-get', ['install', '-y', '-qq', ...need], { stdio: 'ignore', env, timeout: 300_000 });
+  } catch (e) {
+    log(`apt-get install ${need.join(' ')} failed: ${(e as Error).message.split('\n')[0]}`);
+    return [];
+  }
+  return need;
 }
 
 function onPath(cmd: string): boolean {
