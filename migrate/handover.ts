@@ -315,8 +315,11 @@ export function listenHandover(host: string, port: number, o: LinkOptions, onLin
   onRefused: (e: HandoverError) => void = () => {}): Promise<net.Server> {
   const server = net.createServer((socket) => {
     const link = new HandoverLink(socket, false, o);
-    link.once('ready', () => onLink(link));
-    link.once('close', (e: HandoverError | null) => { if (!link.established) onRefused(e ?? new HandoverError('closed', 'closed before the hello exchange')); });
+    let handed = false;
+    link.once('ready', () => { handed = true; onLink(link); });
+    // Refused before it was handed over — also when the hello and a bad frame came in one read
+    // (the link is then established and dead before 'ready' reached anyone).
+    link.once('close', (e: HandoverError | null) => { if (!handed) onRefused(e ?? new HandoverError('closed', 'closed before the hello exchange')); });
   });
   return new Promise((resolve, reject) => {
     server.once('error', reject);

@@ -144,7 +144,7 @@ function httpGet(url: string): Promise<{ status: number; body: string }> {
 test('cli: ferry node serves the control socket and metrics, logs one line per event, stops on SIGTERM', async () => {
   const d = join(dir, 'node1');
   mkdirSync(d);
-  writeFileSync(join(d, 'key'), KEY_HEX + '\n');
+  writeFileSync(join(d, 'key'), KEY_HEX + '\n', { mode: 0o600 });
   const cfg = join(d, 'a.yaml');
   writeFileSync(cfg, `name: a\ndevice: { cidr: 10.200.1.1/24 }\nserviceIps: [10.200.0.10]\nhandover: 10.203.0.1:7400\n` +
     'key: { file: key }\ncontrol: run/a.sock\nlog: a.log\n');

@@ -111,9 +111,9 @@ test('config: loadNodeConfig picks the format from the extension, else JSON then
 });
 
 test('config: the key from a file, hex text or raw bytes, relative to the config', () => {
-  writeFileSync(join(dir, 'key.hex'), `${KEY_HEX}\n`);
-  writeFileSync(join(dir, 'key.bin'), new Uint8Array(32).fill(0xfe));
-  writeFileSync(join(dir, 'short.bin'), new Uint8Array(15).fill(1));
+  writeFileSync(join(dir, 'key.hex'), `${KEY_HEX}\n`, { mode: 0o600 });
+  writeFileSync(join(dir, 'key.bin'), new Uint8Array(32).fill(0xfe), { mode: 0o600 });
+  writeFileSync(join(dir, 'short.bin'), new Uint8Array(15).fill(1), { mode: 0o600 });
   const hexKey = parseNodeConfig(JSON.stringify(withField({ key: { file: 'key.hex' } })), 'json', dir).key;
   assert.equal(hexKey, parseNodeConfig(JSON.stringify(MINIMAL), 'json', dir).key);
   assert.equal(parseNodeConfig(JSON.stringify(withField({ key: { file: join(dir, 'key.bin') } })), 'json', '/').key, new Uint8Array(32).fill(0xfe));

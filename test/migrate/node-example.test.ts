@@ -10,7 +10,7 @@ import { parseNodeConfig } from '../../migrate/node-config.ts';
 test('migrate/node.example.yaml is a valid node configuration', () => {
   const dir = mkdtempSync(join(tmpdir(), 'fex-'));
   try {
-    writeFileSync(join(dir, 'key'), 'ab'.repeat(32));
+    writeFileSync(join(dir, 'key'), 'ab'.repeat(32), { mode: 0o600 });
     const text = readFileSync(new URL('../../migrate/node.example.yaml', import.meta.url), 'utf8')
       .replace('/etc/ferry/cluster.key', join(dir, 'key')).replace('/srv/www', dir);
     const c = parseNodeConfig(text, 'yaml', dir);
