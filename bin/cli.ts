@@ -55,6 +55,12 @@ await registerNodeCommands(registerSctpCommands(registerServiceCommands(yargs(hi
   .command('fuzz', 'migration fuzzer: random scenarios on the simulated network, endpoint moved at random moments',
     (y) => y.options(fuzzOptions),
     async (a) => { process.exitCode = await fuzzCommand({ seed: a.seed, runs: a.runs, proto: a.proto, verbose: a.verbose }); })
+  .command('fuzz-packets', 'packet fuzzer: malformed and forged packets into a host with live TCP and SCTP transfers (simulated network)',
+    (y) => y.option('seed', { type: 'number', default: 1, describe: 'seed (the run is deterministic for seed and count)' })
+      .option('count', { type: 'number', default: 200_000, describe: 'fuzzed packets to inject' })
+      .option('json', { type: 'boolean', default: false, describe: 'machine-readable result' })
+      .option('top', { type: 'number', default: 20, describe: 'drop reasons listed' }),
+    async (a) => { process.exitCode = (await import('./fuzz-packets.ts')).fuzzPacketsCommand({ seed: a.seed, count: a.count, json: a.json, top: a.top }); })
   .command('replay <file>', 'feed one side of a recorded TCP session (pcap) into ferry; report where its answers diverge',
     (y) => y.positional('file', { type: 'string', demandOption: true, describe: 'pcap or pcapng file' }).options(replayOptions),
     async (a) => { process.exitCode = await replayCommand({ file: String(a.file), side: a.side, all: a.all, json: a.json }); })

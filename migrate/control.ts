@@ -132,10 +132,36 @@ async function handle(req: ControlRequest, api: NodeApi, send: Send, log: LogFn)
 }
 
 /**
+ * Refuse a socket directory that someone other than us (or root) owns, or that its group or
+ * others may write to: whoever can write there can unlink our socket and put their own in its
+ * place, and every `ferry status` / `ferry switchover` would then talk to them (OpenSSH's
+ * StrictModes and PostgreSQL's data-directory check refuse the same). A sticky world-writable
+ * directory such as /tmp is refused too: names there can be squatted before we start.
+ */
+export function checkSocketDir(dir: string): void {
+  let st;
+  try {
+    st = statSync(dir);
+  } catch (e) {
+    throw new ControlError(`cannot check ${dir}: ${errno(e) ?? (e as Error).message}`, errno(e) ?? null);
+  }
+  const uid = process.getuid?.() ?? st.uid;
+  const mode = (st.mode & 0o7777).toString(8).padStart(4, '0');
+  if (!st.isDirectory()) throw new ControlError(`${dir} is not a directory`, 'ENOTDIR');
+  if (st.uid !== uid && st.uid !== 0) {
+    throw new ControlError(`refusing to serve the control socket in ${dir}: it belongs to uid ${st.uid}, not to this node's user (uid ${uid}) or root`, 'EPERM');
+  }
+  if ((st.mode & 0o022) !== 0) {
+    const who = (st.mode & 0o002) !== 0 ? 'everyone' : 'its group';
+    throw new ControlError(`refusing to serve the control socket in ${dir}: ${who} may write there (mode ${mode}), so anyone could replace the socket; chmod go-w ${dir} or choose another control path`, 'EPERM');
+  }
+}
+
+/**
  * Serve `api` on a unix-domain socket at `path`. Creates the parent directory (mode 0700) if
- * missing, removes a stale socket (one nobody answers on), refuses when a live node answers
- * ("another node is running on <path>"), and makes the socket mode 0600 owned by us, checked
- * before any client is served.
+ * missing and refuses one that is not private to us (checkSocketDir), removes a stale socket
+ * (one nobody answers on), refuses when a live node answers ("another node is running on
+ * <path>"), and makes the socket mode 0600 owned by us, checked before any client is served.
  */
 export async function serveControl(path: string, api: NodeApi, log: LogFn): Promise<ControlServer> {
   try {
@@ -143,6 +169,7 @@ export async function serveControl(path: string, api: NodeApi, log: LogFn): Prom
   } catch (e) {
     throw new ControlError(`cannot create ${dirname(path)}: ${errno(e) ?? (e as Error).message}`, errno(e) ?? null);
   }
+  checkSocketDir(dirname(path));
   await claim(path);
   const clients = new Set<net.Socket>();
   let verified = false;

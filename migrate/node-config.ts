@@ -252,6 +252,18 @@ function key(c: Checker, v: unknown): Uint8Array {
   if (file === null) return none;
   let raw: Uint8Array;
   try {
+    // A key others can read is no longer the cluster's secret, and one others can write lets
+    // them choose it: refused, as OpenSSH refuses private keys with such modes (chmod 600).
+    const st = statSync(file);
+    const uid = process.getuid?.() ?? st.uid;
+    if ((st.mode & 0o077) !== 0) {
+      c.bad('key.file', `${file}: group or others may read or write it (mode ${(st.mode & 0o777).toString(8).padStart(4, '0')}): chmod 600 ${file}`);
+      return none;
+    }
+    if (st.uid !== uid && st.uid !== 0) {
+      c.bad('key.file', `${file}: owned by uid ${st.uid}, not by this node's user (uid ${uid}) or root`);
+      return none;
+    }
     raw = new Uint8Array(readFileSync(file));
   } catch (e) {
     c.bad('key.file', `${file}: ${fsReason(e)}`);

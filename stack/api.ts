@@ -237,6 +237,18 @@ export interface StackConfig {
   tcpOverUdp: { port: number; mtuOverhead: number } | null;
   /** Floor for path-MTU decreases from ICMP (RFC 1191 §3: 68; Linux min_pmtu 552). IPv6 is always ≥ 1280 (RFC 8200 §5). */
   minPmtuV4: number;
+  /**
+   * Bound on the bytes queued for sending over all connections together (Linux tcp_mem's role):
+   * `send` accepts no more once the sum of every send queue reaches it, except that each
+   * connection may always queue up to `sndBufFloor` (so none starves and every one still gets
+   * 'writable' from its own ACKs). Peers that advertise a zero window and never read can then
+   * pin at most sndBufTotal + connections * sndBufFloor bytes, instead of connections * sndBuf.
+   * Absent or null: no total bound (each connection is still bounded by its sndBuf). Checking it
+   * costs one pass over the connection table per `send`.
+   */
+  sndBufTotal?: number | null;
+  /** Bytes every connection may queue whatever sndBufTotal says (default 8192, capped by its sndBuf; Linux tcp_wmem[0] is 4096). */
+  sndBufFloor?: number;
 }
 
 // --------------------------------------------------------------------------------- events in

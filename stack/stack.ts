@@ -174,7 +174,7 @@ function dispatch(st: StackState, ev: StackEvent, io: Io, now: Ms): unknown {
   if (tcb === undefined || (tcb.app === 'closed' && ev.type !== 'abort' && ev.type !== 'close')) return { ok: false, code: 'EBADF' };
   let r: unknown;
   switch (ev.type) {
-    case 'send': r = userSend(tcb, io, now, plainBytes(ev.data)); break;
+    case 'send': r = userSend(tcb, io, now, plainBytes(ev.data), sndMemRoom(st, tcb)); break;
     case 'recv': r = userRecv(tcb, io, now, ev.max); break;
     case 'shutdown': r = userShutdown(tcb, io, now); break;
     case 'close': r = userClose(tcb, io, now); break;
@@ -183,6 +183,25 @@ function dispatch(st: StackState, ev: StackEvent, io: Io, now: Ms): unknown {
   }
   settle(st, tcb, io);
   return r;
+}
+
+/** StackConfig.sndBufFloor when unset. */
+const SND_BUF_FLOOR = 8192;
+
+/**
+ * How many more bytes `tcb` may queue under StackConfig.sndBufTotal (Infinity without one): what
+ * is left of the total, but never less than what its floor leaves it. RFC 9293 leaves buffer
+ * sizes to the implementation (§3.10.2 SEND: "insufficient resources"); RFC 4987 §2 names the
+ * memory a remote peer can pin as the resource an attacker exhausts, and a peer that advertises
+ * a zero window and never reads pins the whole send queue (RFC 9293 §3.8.6.1 persists forever).
+ */
+function sndMemRoom(st: StackState, tcb: Tcb): number {
+  const total = st.config.sndBufTotal ?? null;
+  if (total === null) return Infinity;
+  let used = 0;
+  for (const id in st.tcp) used += st.tcp[id]!.sndQLen;
+  const floor = Math.min(tcb.cfg.sndBuf, st.config.sndBufFloor ?? SND_BUF_FLOOR);
+  return Math.max(0, total - used, floor - tcb.sndQLen);
 }
 
 /** After processing a TCB: refresh its deadline, move it between listener queues, drop it when dead. */
@@ -244,6 +263,8 @@ function packetIn(st: StackState, data: Uint8Array, io: Io, now: Ms, reassembled
     if (f === null) { count(io, 'ip-frag-bad'); return; }
     const r = fragInput(st.frag, f, now);
     if (r.dropped !== null) count(io, `ip-frag-${r.dropped}`);
+    // Held until its datagram is complete or times out (RFC 791 §3.2): counted, so every fragment lands somewhere.
+    else if (r.complete === null) count(io, 'ip-frag-held');
     if (r.complete !== null) packetIn(st, r.complete, io, now, true);
     return;
   }

@@ -13,6 +13,7 @@ command -v tshark >/dev/null || need_pkgs+=(tshark)
 command -v ip >/dev/null || need_pkgs+=(iproute2)
 command -v ping >/dev/null || need_pkgs+=(iputils-ping)
 command -v curl >/dev/null || need_pkgs+=(curl)
+[ -x /usr/bin/etcd ] || need_pkgs+=(etcd-server)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "test: installing ${need_pkgs[*]}"

@@ -75,8 +75,6 @@ const ssnGt = (a: number, b: number): boolean => a !== b && ((a - b) & 0xffff) <
  */
 export function onData(a: Assoc, c: SctpDataChunk, fromPath: number, io: SctpIo, now: Ms): 'ok' | 'abort' | 'dup' {
   const tsn = c.tsn;
-  // §6.2: a DATA chunk with no user data is a protocol error: ABORT with "No User Data".
-  if (c.userData.length === 0) return 'abort';
   // A TSN further ahead than any window we could have offered is not from a correct peer: drop it
   // (bounds the received-TSN ranges; a Gap Ack Block cannot describe it anyway beyond 65535).
   if (((tsn - a.cumTsn) >>> 0) > Math.max(0xffff, a.cfg.rcvBuf) && ((tsn - a.cumTsn) | 0) > 0) {
@@ -91,6 +89,11 @@ export function onData(a: Assoc, c: SctpDataChunk, fromPath: number, io: SctpIo,
     a.sackNow = true;
     return 'dup';
   }
+  // §6.2: a DATA chunk with no user data is a protocol error: ABORT with "No User Data". Only for
+  // a chunk that would be accepted: a duplicate or a TSN beyond any window is discarded first, as
+  // Linux does (sctp_eat_data checks the TSN map before the length), so an old or stray empty
+  // chunk with the right tag does not end a live association (found by the packet fuzzer).
+  if (c.userData.length === 0) return 'abort';
   // §6.2: with no buffer space, a chunk beyond the highest TSN received is dropped and a SACK
   // showing what was accepted goes out at once. (When nothing is left for the application to
   // read, space can only come from completing a message, so the chunk is taken anyway: this

@@ -304,10 +304,12 @@ export function onInitListen(st: SctpStackState, l: SctpListener, c: SctpInitChu
   const info = readInitParams(c.params);
   // §3.3.2: OS or MIS of 0: ABORT (vtag = the Initiate Tag, T bit clear, §8.4 rule 3).
   if (c.outboundStreams === 0 || c.inboundStreams === 0) {
+    count(io, 'sctp-init-bad-streams');
     sendRaw(io, dst, src, l.port, srcPort, c.initiateTag, [abortChunk([invalidMandatoryParameterCause()])], encap);
     return;
   }
   if (info.hostName !== null) {
+    count(io, 'sctp-init-hostname');
     sendRaw(io, dst, src, l.port, srcPort, c.initiateTag, [abortChunk([unresolvableAddressCause(info.hostName)])], encap);
     return;
   }

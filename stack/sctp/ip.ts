@@ -27,6 +27,16 @@ export function sctpEventFromIp(st: SctpStackState, data: Uint8Array): Extract<S
   return { type: 'packet', src: ip.src, dst: ip.dst, sctp: u.value.payload, encap: { srcPort: u.value.srcPort, dstPort: u.value.dstPort } };
 }
 
+/** Why sctpEventFromIp found no SCTP packet for us in `data` (a counter name; the rare path, so it parses again). */
+function ipDropReason(data: Uint8Array): string {
+  const p = parseIp(data);
+  if (!p.ok) return `sctp-ip-${p.error}`;
+  if (isFragment(p.value)) return 'sctp-ip-fragment';
+  if (p.value.protocol !== IPPROTO_UDP) return 'sctp-ip-not-sctp';
+  const u = parseUdp(p.value.payload, ipPseudoSum(p.value.src, p.value.dst, IPPROTO_UDP, p.value.payload.length), p.value.version);
+  return u.ok ? 'sctp-udp-not-encap-port' : `sctp-udp-${u.error}`;
+}
+
 /** Wrap an SCTP packet from the stack in IP (and UDP when encapsulated). */
 export function sctpOutToIp(o: SctpOut, ttl = 64): Uint8Array {
   if (o.encap === null) return buildIp(o.src, o.dst, IPPROTO_SCTP, o.sctp, { ttl, hopLimit: ttl });
@@ -46,7 +56,7 @@ export function sctpIpStep<E extends SctpIpEvent>(st: SctpStackState, ev: E, now
   let r;
   if (ev.type === 'ip') {
     const pe = sctpEventFromIp(st, ev.data);
-    if (pe === null) return { out: [], events: [], result: null as never };
+    if (pe === null) { const k = ipDropReason(ev.data); st.counters[k] = (st.counters[k] ?? 0) + 1; return { out: [], events: [], result: null as never }; }
     r = sctpStackStep(st, pe, now);
   } else {
     r = sctpStackStep(st, ev as SctpEvent, now);

@@ -352,6 +352,7 @@ function noAssoc(st: SctpStackState, pkt: SctpPacket, ev: PacketEv, io: SctpIo, 
     case 'COOKIE-ACK': count(io, 'sctp-ootb'); return;            // rule 7
     case 'SHUTDOWN-ACK':
       // Rule 5: SHUTDOWN COMPLETE with the T bit, reflecting the packet's tag.
+      count(io, 'sctp-ootb-shutdown-ack');
       reply(pkt.verificationTag, [shutdownCompleteChunk(true)]);
       return;
     case 'ERROR':
@@ -377,6 +378,7 @@ function assocPacket(a: Assoc, pkt: SctpPacket, ev: PacketEv, io: SctpIo, now: M
   switch (first.type) {
     case 'INIT':
       if (vtag !== 0) { count(io, 'sctp-init-bad-vtag'); return; }
+      count(io, 'sctp-init-with-tcb');
       onInitWithTcb(a, first, ev.src, ev.dst, ev.encap, io, now);
       finish(a, io, now);
       return;
@@ -387,17 +389,20 @@ function assocPacket(a: Assoc, pkt: SctpPacket, ev: PacketEv, io: SctpIo, now: M
       break;
     case 'ABORT':
       if (!reflectedTagOk(a, first, vtag)) { count(io, 'sctp-bad-vtag'); return; }
+      count(io, 'sctp-abort-rcvd');
       onAbort(a, io);
       finish(a, io, now);
       return;
     case 'SHUTDOWN-COMPLETE':
       if (!reflectedTagOk(a, first, vtag)) { count(io, 'sctp-bad-vtag'); return; }
+      count(io, 'sctp-shutdown-complete-rcvd');
       onShutdownComplete(a, io);
       finish(a, io, now);
       return;
     case 'SHUTDOWN-ACK':
       // §8.5.1 E: in COOKIE-WAIT / COOKIE-ECHOED, a SHUTDOWN ACK is out of the blue (§8.4 rule 5).
       if (a.state === 'COOKIE-WAIT' || a.state === 'COOKIE-ECHOED') {
+        count(io, 'sctp-ootb-shutdown-ack');
         sendRaw(io, ev.dst, ev.src, pkt.dstPort, pkt.srcPort, vtag, [shutdownCompleteChunk(true)], ev.encap);
         return;
       }
@@ -412,6 +417,7 @@ function assocPacket(a: Assoc, pkt: SctpPacket, ev: PacketEv, io: SctpIo, now: M
 /** §3.2: process the chunks of a packet for `a` in order, from index `start`. */
 function chunkLoop(a: Assoc, pkt: SctpPacket, ev: PacketEv, start: number, io: SctpIo, now: Ms): void {
   const vtag = pkt.verificationTag;
+  count(io, 'sctp-to-assoc');
   const from = pathIndex(a, ev.src);
   if (from >= 0) {
     const p = a.paths[from]!;

@@ -113,11 +113,13 @@ function synSent(tcb: Tcb, seg: TcpSegment, info: TcpOptionsInfo, io: Io, now: M
   }
   // second: RST. Only with an acceptable ACK (RFC 5961 §3.2 keeps this rule for SYN-SENT).
   if (f & RST) {
+    count(io, f & ACK ? 'synsent-rst' : 'synsent-rst-no-ack');
     if (f & ACK) dropConn(tcb, io, 'ECONNREFUSED');
     return;
   }
-  // fourth: SYN.
-  if (!(f & SYN)) return;
+  // fourth: SYN. "If neither of the SYN or RST bits is set, then drop the segment and return."
+  if (!(f & SYN)) { count(io, 'synsent-no-syn'); return; }
+  count(io, 'synsent-syn');
   tcb.irs = seg.seq;
   tcb.rcvNxt = (seg.seq + 1) >>> 0;
   negotiate(tcb, info, now);
@@ -175,6 +177,7 @@ function otherStates(tcb: Tcb, seg: TcpSegment, info: TcpOptionsInfo, io: Io, no
   // A retransmitted SYN in SYN-RECEIVED: answer with the SYN|ACK again (Linux and BSD do; RFC 9293's
   // sequence check would send a bare ACK, which the peer in SYN-SENT must reset).
   if (tcb.state === 'SYN-RECEIVED' && (f & (SYN | ACK | RST)) === SYN && seg.seq === tcb.irs) {
+    count(io, 'syn-rxt-rcvd');
     sendSynAck(tcb, io, now);
     return;
   }
@@ -184,7 +187,26 @@ function otherStates(tcb: Tcb, seg: TcpSegment, info: TcpOptionsInfo, io: Io, no
   if (f & RST) { checkRst(tcb, seg, io, now); return; }
   if (f & SYN) { checkSyn(tcb, seg, io, now); return; }
   if (!checkAck(tcb, seg, info, io, now)) return;
+  count(io, 'seg-accepted');
+  updateTsRecent(tcb, seg, info, now);
   processTextAndFin(tcb, seg, io, now);
+}
+
+/**
+ * RFC 7323 §4.3 (2): SEG.TSval is recorded if it is not older and the segment covers
+ * Last.ACK.sent; only for a segment that passed the ACK check too. A segment that RFC 5961 §5.2
+ * discards for its ACK (outside [SND.UNA - MAX.SND.WND, SND.NXT]) must change nothing: if its
+ * TSval became TS.Recent, a blind attacker who guesses the window but not SND.NXT could send one
+ * far-future TSval and have PAWS (§5.3) reject every later segment of the real peer, stalling
+ * the connection (found by the packet fuzzer). Linux updates ts_recent only after tcp_ack()
+ * accepted the ACK (FLAG_UPDATE_TS_RECENT; packetdrill tcp_ts_recent_invalid_ack).
+ */
+function updateTsRecent(tcb: Tcb, seg: TcpSegment, info: TcpOptionsInfo, now: Ms): void {
+  if (tcb.tsOk && info.ts !== null && seqLe(seg.seq, tcb.lastAckSent)
+    && (tcb.tsRecentAt === null || seqGe(info.ts.tsval, tcb.tsRecent))) {
+    tcb.tsRecent = info.ts.tsval;
+    tcb.tsRecentAt = now;
+  }
 }
 
 /**
@@ -240,12 +262,6 @@ function checkSequence(tcb: Tcb, seg: TcpSegment, info: TcpOptionsInfo, io: Io, 
       tcb.ackNow = true;
     }
     return false;
-  }
-  // RFC 7323 §4.3 (2): SEG.TSval is recorded if it is not older and the segment covers Last.ACK.sent.
-  if (tcb.tsOk && info.ts !== null && seqLe(seg.seq, tcb.lastAckSent)
-    && (tcb.tsRecentAt === null || seqGe(info.ts.tsval, tcb.tsRecent))) {
-    tcb.tsRecent = info.ts.tsval;
-    tcb.tsRecentAt = now;
   }
   tcb.lastRcvAt = now;
   tcb.keepProbes = 0;
@@ -310,6 +326,7 @@ function checkSyn(tcb: Tcb, seg: TcpSegment, io: Io, now: Ms): void {
   // gives no form for it; we send <SEQ=SND.NXT><ACK=RCV.NXT><CTL=RST,ACK> (as BSD's tcp_drop),
   // the form the FreeBSD suite's STANDARD branch expects: with its ACK it is acceptable to the
   // peer in any state, SYN-SENT included (RFC 9293 §3.10.7.3 takes a RST only with an ACK).
+  count(io, 'syn-in-window-reset');
   xmit(tcb, io, now, RST | ACK, bareSeq(tcb));
   dropConn(tcb, io, 'ECONNRESET');
 }
@@ -321,6 +338,7 @@ function checkAck(tcb: Tcb, seg: TcpSegment, info: TcpOptionsInfo, io: Io, now: 
   if (tcb.state === 'SYN-RECEIVED') {
     // RFC 9293: SND.UNA < SEG.ACK =< SND.NXT enters ESTABLISHED, else <SEQ=SEG.ACK><CTL=RST>.
     if (!(seqLt(tcb.sndUna, ack) && seqLe(ack, tcb.sndNxt))) {
+      count(io, 'synrcvd-bad-ack');
       resetFor(tcb, io, now, seg);
       return false;
     }
@@ -372,6 +390,7 @@ function checkAck(tcb: Tcb, seg: TcpSegment, info: TcpOptionsInfo, io: Io, now: 
         enterTimeWait(tcb, io, now);
         break;
       case 'LAST-ACK':
+        count(io, 'last-ack-done');
         drained(tcb, io);
         tcb.state = 'CLOSED';
         tcb.timers.rtx = tcb.timers.persist = tcb.timers.keepalive = tcb.timers.delack = null;

@@ -82,7 +82,7 @@ export function listenArrives(l: Listener, a: Arrival, seg: TcpSegment, info: Tc
   const cfgS = io.shared.config;
   const secret = io.shared.secret;
   // first: an incoming RST is ignored.
-  if (f & RST) return null;
+  if (f & RST) { count(io, 'listen-rst'); return null; }
   // Every connection of the listener shares its config object until a set-option copies it
   // (userSetOption): an idle TCB then holds a reference, not ~30 fields of its own.
   const fresh = (iss: number): Tcb => newTcb({
@@ -107,8 +107,9 @@ export function listenArrives(l: Listener, a: Arrival, seg: TcpSegment, info: Tc
     count(io, 'rst-listen-ack');
     return null;
   }
-  // fourth: SYN (third, security, is not implemented).
-  if (!(f & SYN)) return null;
+  // fourth: SYN (third, security, is not implemented). "Any other control or text-bearing segment
+  // (not containing SYN) must have an ACK and thus would be discarded by the ACK processing."
+  if (!(f & SYN)) { count(io, 'listen-no-syn'); return null; }
   if (l.acceptQ.length >= l.backlog && cfgS.syncookies === 'off') { count(io, 'accept-queue-full'); return null; }
   const full = l.synQ.length >= cfgS.synQueue;
   if (cfgS.syncookies === 'always' || (full && cfgS.syncookies === 'overflow')) {
@@ -134,6 +135,7 @@ export function listenArrives(l: Listener, a: Arrival, seg: TcpSegment, info: Tc
     return null;
   }
   if (full) { count(io, 'syn-queue-full'); return null; }
+  count(io, 'listen-syn');
   const tcb = fresh(initialSeq(secret, a.id, now));
   tcb.irs = seg.seq;
   tcb.rcvNxt = (seg.seq + 1) >>> 0;

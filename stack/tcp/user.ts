@@ -9,15 +9,20 @@ import { windowUpdateDue } from './receive.ts';
 import { bareSeq, dataEnd, output, sendAck, xmit } from './send.ts';
 import { rcvQTake, sndQAppend, synchronized, type Tcb } from './tcb.ts';
 
-/** RFC 9293 §3.10.2 SEND: queue up to the free send buffer. */
-export function userSend(tcb: Tcb, io: Io, now: Ms, data: Uint8Array): SendResult {
+/**
+ * RFC 9293 §3.10.2 SEND: queue up to the free send buffer, and at most `room` bytes (the
+ * stack-wide bound, StackConfig.sndBufTotal: "insufficient resources" is the RFC's answer when
+ * there is no queue space; we take what fits and say so, as send(2) does).
+ */
+export function userSend(tcb: Tcb, io: Io, now: Ms, data: Uint8Array, room = Infinity): SendResult {
   if (tcb.error !== null) return { ok: false, code: tcb.error };
   if (tcb.wrShut || tcb.state === 'CLOSED' || tcb.state === 'TIME-WAIT' || tcb.state === 'CLOSING'
     || tcb.state === 'LAST-ACK' || tcb.state === 'FIN-WAIT-1' || tcb.state === 'FIN-WAIT-2') {
     // RFC 9293 §3.10.2: "connection closing"; Node reports EPIPE for writes after end().
     return { ok: false, code: 'EPIPE' };
   }
-  const free = Math.max(0, tcb.cfg.sndBuf - tcb.sndQLen);
+  const free = Math.max(0, Math.min(tcb.cfg.sndBuf - tcb.sndQLen, room));
+  if (room < tcb.cfg.sndBuf - tcb.sndQLen && room < data.length) count(io, 'snd-mem-limited');
   const n = Math.min(free, data.length);
   if (n < data.length) tcb.wantWrite = true;
   if (n > 0) {
