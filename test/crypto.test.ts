@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createHash, createHmac } from 'node:crypto';
-import { sha256, hmacSha256, macEqual, keyedHash32, md5 } from '../stack/crypto.ts';
+import { sha256, hmacSha256, macEqual, keyedHash32, md5, siphash24 } from '../stack/crypto.ts';
 import { toHex } from '../stack/wire/bytes.ts';
 
 const enc = (s: string) => new TextEncoder().encode(s);
@@ -54,6 +54,21 @@ test('md5 agrees with node:crypto on every length 0..300 (padding boundaries at 
     const d = new Uint8Array(n).map((_, i) => (i * 17 + n) & 0xff);
     assert.is(toHex(md5(d)), createHash('md5').update(d).digest('hex'), `md5 len ${n}`);
   }
+});
+
+test('SipHash-2-4: the reference vectors (key 00..0f, messages 00..n-1) and keyedHash32 is its low half', () => {
+  const key = new Uint8Array(16).map((_, i) => i);
+  const msg = (n: number): Uint8Array => new Uint8Array(n).map((_, i) => i);
+  const hex = (r: [number, number]): string => r[0].toString(16).padStart(8, '0') + r[1].toString(16).padStart(8, '0');
+  // Aumasson & Bernstein, "SipHash: a fast short-input PRF", Appendix A, and the reference vectors.h (little-endian outputs read as u64).
+  assert.is(hex(siphash24(key, msg(0))), '726fdb47dd0e0e31');
+  assert.is(hex(siphash24(key, msg(8))), '93f5f5799a932462');
+  assert.is(hex(siphash24(key, msg(15))), 'a129ca6149be45e5');
+  // A 32-byte secret folds to 16 bytes (XOR of its halves).
+  const secret = new Uint8Array(32).map((_, i) => (i < 16 ? i : 0));
+  assert.is(keyedHash32(secret, msg(15)), 0x49be45e5);
+  // Deterministic, input-sensitive.
+  assert.is.not(keyedHash32(secret, msg(14)), keyedHash32(secret, msg(15)));
 });
 
 test.run();
