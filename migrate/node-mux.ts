@@ -89,11 +89,25 @@ export class NodeMux {
     base.onReceive((pkts) => this.deliver(pkts, true));
   }
 
-  /** @internal */
-  sendOut(pkts: Uint8Array[]): void { this.stats.out += pkts.length; this.base.send(pkts); }
+  /**
+   * Continuous replication (migrate/replicate.ts): sees everything the stacks send and returns
+   * what may leave now; it hands held packets back through sendRaw once the standby has the
+   * state that produced them.
+   */
+  gate: { filter(pkts: Uint8Array[]): Uint8Array[] } | null = null;
+  /** After a takeover: sees packets from the device first; true = consumed (replicate.ts Verifier). */
+  inspect: ((pkt: Uint8Array) => boolean) | null = null;
 
-  /** Packets this node writes itself (tickles). */
-  sendRaw(pkts: Uint8Array[]): void { this.sendOut(pkts); }
+  /** @internal */
+  sendOut(pkts: Uint8Array[]): void {
+    if (this.gate !== null) pkts = this.gate.filter(pkts);
+    if (pkts.length === 0) return;
+    this.stats.out += pkts.length;
+    this.base.send(pkts);
+  }
+
+  /** Packets this node writes itself (tickles, released held packets): never held. */
+  sendRaw(pkts: Uint8Array[]): void { this.stats.out += pkts.length; this.base.send(pkts); }
 
   /** @internal */
   sideClosed(): void { if (--this.open === 0) this.base.close(); }
@@ -128,9 +142,11 @@ export class NodeMux {
   private deliver(pkts: Uint8Array[], fromDevice: boolean): void {
     let tcp: Uint8Array[] | null = null, sctp: Uint8Array[] | null = null;
     const redirect = fromDevice ? this.redirect : null;
+    const inspect = fromDevice ? this.inspect : null;
     for (const p of pkts) {
       const k = peekPacket(p, this.sctpUdpPort);
       if (k === null) { this.stats.unparseable++; (tcp ??= []).push(p); continue; }
+      if (inspect !== null && k.proto === IPPROTO_TCP && inspect(p)) continue;
       if (redirect !== null && this.serviceIps.has(k.dst) && (k.proto === IPPROTO_TCP || k.cls === 'sctp') && !this.isLocal(p, k)) {
         this.stats.redirected++;
         redirect(p);

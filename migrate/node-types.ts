@@ -174,6 +174,15 @@ export interface FerryService {
   onMove?(conn: AppConn): Uint8Array | Promise<Uint8Array>;
   /** The move was called off (the standby refused it): the connection stays here, live again. */
   onMoveCancelled?(conn: AppConn): void;
+  /**
+   * Continuous replication (issue #9, migrate/replicate.ts): the state to carry for `conn` if
+   * this node dies now, WITHOUT stopping anything. Called synchronously, often (whenever the
+   * connection sent something), so it must be cheap and must describe exactly the bytes the
+   * service has taken from the socket and handed to write() so far: the standby resumes the
+   * connection with this state (conn.resumed, conn.state) and the socket's bytes as they were.
+   * Absent: the state is empty (a service that holds nothing of its own, like echo).
+   */
+  onCheckpoint?(conn: AppConn): Uint8Array;
   /** The node stops. */
   close?(): void;
 }
@@ -244,6 +253,29 @@ export interface NodeStatus {
   services: { name: string; type: ServiceType; proto: 'tcp' | 'sctp'; port: number }[];
   counters: NodeCounters;
   uptimeMs: number;
+  /** Continuous replication (issue #9): this node's side of it; absent on nodes without it. */
+  replication?: ReplicationStatus;
+}
+
+export interface ReplicationStatus {
+  /** The node's default mode (services may override it). */
+  mode: 'off' | 'sync' | 'async';
+  /** Active side: connections replicated to `peer`, batches sent / confirmed, packets held now. */
+  peer: string | null;
+  tracked: number;
+  batchesSent: number;
+  batchesConfirmed: number;
+  bytesSent: number;
+  heldNow: number;
+  heldTotal: number;
+  /** Batch sent → standby's confirmation: smoothed and largest (ms). */
+  confirmMs: number;
+  confirmMaxMs: number;
+  /** Standby side: replicas held (connections it would resume if the active died). */
+  replicas: number;
+  /** Takeovers: connections resumed from replicas, reset because the peer saw more than the replica, and orphans tickled. */
+  resumed: number;
+  diverged: number;
 }
 
 export interface NodeCounters {

@@ -46,8 +46,12 @@ import { connectHandover, type Frame, type HandoverError, type HandoverLink, lis
 import { Heartbeats } from './heartbeat.ts';
 import { freezeSocket, MigrateError, releaseFrozen, resumeDecoded, takeHeldPackets, thawSocket } from './host.ts';
 import { NodeMux } from './node-mux.ts';
+import { decodeBatch, encodeReplicaAck, isBatch, ReplicaStore, Replicator, resumeReplica, resumeSctpReplica, Verifier } from './replicate.ts';
+import { connKey } from '../stack/demux.ts';
+import { remoteKey } from '../stack/sctp/state.ts';
+import { reserve, unreserve } from '../stack/freeze.ts';
 import type {
-  AppConn, FerryService, LogFn, NodeApi, NodeConfig, NodeCounters, NodeStatus, PeerStatus, Role, ServiceConfig,
+  AppConn, FerryService, LogFn, NodeApi, NodeConfig, NodeCounters, NodeStatus, PeerStatus, ReplicationStatus, Role, ServiceConfig,
   SwitchoverPhase, SwitchoverProgress, SwitchoverSummary,
 } from './node-types.ts';
 import { builtinService } from './services/index.ts';
@@ -60,6 +64,8 @@ const td = new TextDecoder();
 const SCTP_UDP_PORT = 9899;
 /** How long a shipped snapshot may wait for the standby's answer. */
 const MOVE_ACK_TIMEOUT_MS = 10_000;
+/** Send and receive buffers of connections of replicated services (the stack's default is 256 KiB). */
+const REPLICATED_BUF = 2 * 1024 * 1024;
 /** Connections moved at once (each holds a frozen entry until acknowledged). */
 const MOVE_CONCURRENCY = 256;
 
@@ -138,6 +144,14 @@ export class FerryNode extends EventEmitter implements NodeApi {
   private readonly peerConns = new Map<string, Extract<Control, { t: 'conns' }>>();
   private lastConnsSig = '';
   private ipChain: Promise<void> = Promise.resolve();
+  /** Continuous replication (issue #9, replicate.ts): the active side, the standby's replicas, the takeover check. */
+  replicator!: Replicator;
+  readonly replicas = new ReplicaStore();
+  private verifier: Verifier | null = null;
+  private replPeer: string | null = null;
+  /** Replica batches applied but not yet confirmed, per peer (one ack per burst). */
+  private readonly replAck = new Map<string, { seq: number; bad: string[] }>();
+  private readonly replCounters = { resumed: 0, diverged: 0 };
   readonly counters: NodeCounters = {
     switchovers: 0, takeovers: 0, movedOut: 0, movedIn: 0, redirectedOut: 0, redirectedIn: 0, tickles: 0, hookFailures: 0,
   };
@@ -179,6 +193,20 @@ export class FerryNode extends EventEmitter implements NodeApi {
     });
     this.mux.tcpHost = this.host;
     this.mux.sctpHost = this.sctp;
+    this.replicator = new Replicator({
+      host: this.host, sctp: this.sctp, maxLagMs: c.replication.maxLagMs,
+      send: (p) => this.replPeer !== null && this.send(this.replPeer, 'snapshot', p),
+      release: (pkts) => this.mux.sendRaw(pkts),
+      log: (ev, f) => this.log(ev, f),
+    });
+    this.mux.gate = this.replicator;
+    this.verifier = new Verifier(this.host, (pkts) => this.mux.sendRaw(pkts), (id) => {
+      this.replCounters.diverged++;
+      this.log('takeover.diverged', { conn: id, why: 'the peer acknowledged output the replica did not cover: reset' });
+      this.host.call({ type: 'abort', id });
+    });
+    const verifier = this.verifier;
+    this.mux.inspect = (p) => verifier.inspect(p);
     this.log('device.up', { device: this.dev.name, mode: c.device.mode, cidr: c.device.cidr, serviceIps: c.serviceIps.join(',') });
 
     for (const sc of c.services) await this.startService(sc);
@@ -196,7 +224,7 @@ export class FerryNode extends EventEmitter implements NodeApi {
     await this.hb.start();
     this.log('node.started', { priority: c.priority, handover: `${c.handover.host}:${c.handover.port}`, peers: c.peers.map((p) => p.name).join(',') });
 
-    this.timers.push(setInterval(() => this.reportConns(), 1000));
+    this.timers.push(setInterval(() => { this.reportConns(); this.replicator.sweep(); }, 1000));
   }
 
   async stop(): Promise<void> {
@@ -229,7 +257,11 @@ export class FerryNode extends EventEmitter implements NodeApi {
     const impl = await builtinService(sc, { node: this.cfg.name, log: (ev, f) => this.log(`service.${ev}`, { service: sc.name, ...f }) });
     const rs: RunningService = { cfg: sc, impl, tcpServer: null, sctpServer: null };
     if (sc.proto === 'tcp') {
-      const srv = this.host.createServer({ allowHalfOpen: true }, (s: Socket) => this.accepted(rs, s, false, null));
+      // Replicated connections hold their output for a hand-over round trip (replicate.ts), which
+      // adds to the path's bandwidth-delay product: larger buffers keep a transfer's pipe full.
+      const replicated = (sc.replication ?? this.cfg.replication.mode) !== 'off';
+      const srv = this.host.createServer({ allowHalfOpen: true, ...(replicated ? { tcp: { sndBuf: REPLICATED_BUF, rcvBuf: REPLICATED_BUF } } : {}) },
+        (s: Socket) => this.accepted(rs, s, false, null));
       await new Promise<void>((resolve, reject) => {
         srv.once('error', (e: Error) => reject(new NodeError(`service ${sc.name}: listen on tcp port ${sc.port}: ${e.message}`)));
         srv.listen(sc.port, () => resolve());
@@ -257,6 +289,13 @@ export class FerryNode extends EventEmitter implements NodeApi {
     this.conns.set(id, t);
     s.once('close', () => { if (this.conns.get(id) === t) this.conns.delete(id); });
     s.on('error', () => {}); // the service reports errors it cares about; an unhandled one must not crash the node
+    // Continuous replication (issue #9): from the moment the service has it.
+    const mode = rs.cfg.replication ?? this.cfg.replication.mode;
+    if (mode !== 'off') {
+      const cp = rs.impl.onCheckpoint;
+      this.replicator.track(id, mode, s, cp === undefined ? null : () => cp.call(rs.impl, conn));
+      s.once('close', () => this.replicator.appClosed(id));
+    }
     this.deliver(rs, conn);
   }
 
@@ -269,6 +308,12 @@ export class FerryNode extends EventEmitter implements NodeApi {
     this.conns.set(id, t);
     a.once('close', () => { if (this.conns.get(id) === t) this.conns.delete(id); });
     a.on('error', () => {});
+    const mode = rs.cfg.replication ?? this.cfg.replication.mode;
+    if (mode !== 'off') {
+      const cp = rs.impl.onCheckpoint;
+      this.replicator.trackSctp(id, mode, a, cp === undefined ? null : () => cp.call(rs.impl, conn));
+      a.once('close', () => this.replicator.untrack(id));
+    }
     this.deliver(rs, conn);
   }
 
@@ -300,15 +345,17 @@ export class FerryNode extends EventEmitter implements NodeApi {
     this.links.set(peer, l);
     this.log('handover.up', { peer });
     l.on('frame', (f: Frame) => this.onFrame(peer, l, f));
+    this.updateReplication();
     l.once('close', (e: HandoverError | null) => {
       if (this.links.get(peer) === l) this.links.delete(peer);
+      this.updateReplication();
       this.log('handover.down', { peer, reason: e?.message ?? 'closed' });
       if (peer > this.cfg.name) this.timers.push(setTimeout(() => this.dial(peer, pc.handover.host, pc.handover.port), 300));
     });
     this.lastConnsSig = ''; // report our connections to the new link at once
   }
 
-  private send(peer: string, type: 'control' | 'snapshot' | 'packet', payload: Uint8Array): boolean {
+  private send(peer: string, type: 'control' | 'snapshot' | 'packet' | 'ack', payload: Uint8Array): boolean {
     const l = this.links.get(peer);
     if (l === undefined) return false;
     try { return l.send(type, payload); } catch (e) {
@@ -336,6 +383,10 @@ export class FerryNode extends EventEmitter implements NodeApi {
       if (f.type === 'packet') {
         this.counters.redirectedIn++;
         this.mux.inject([f.payload]);
+      } else if (f.type === 'snapshot' && isBatch(f.payload)) {
+        this.onReplicaBatch(peer, f.payload);
+      } else if (f.type === 'ack') {
+        if (peer === this.replPeer) this.replicator.onAck(f.payload);
       } else if (f.type === 'snapshot') {
         this.onSnapshot(peer, f.payload);
       } else if (f.type === 'control') {
@@ -366,6 +417,7 @@ export class FerryNode extends EventEmitter implements NodeApi {
         }
         this.incoming = peer;
         this.movedInThisSwitchover = 0;
+        this.replicas.clear(); // every connection now moves by snapshot
         // TAP: the clients' MACs, so replies of moved connections need no ARP from a standby.
         if (m.neighbours !== undefined && this.tunLink !== null) {
           for (const [ip, mac] of Object.entries(m.neighbours)) if (typeof mac === 'string' && this.tunLink.neighbours[ip] === undefined) this.tunLink.neighbours[ip] = mac;
@@ -409,6 +461,7 @@ export class FerryNode extends EventEmitter implements NodeApi {
       if (!d.ok) { reply(false, `snapshot refused: ${d.error}`); return; }
       const s = d.value;
       if (s.kind === 'tcp-conn') {
+        this.replicas.replicas.delete(s.conn.tcb.id);
         const { lport } = tupleOfTcb(s.conn.tcb.id);
         const rs = this.byPort.get(`tcp/${lport}`);
         if (rs === undefined) { reply(false, `no tcp service on port ${lport} here`); return; }
@@ -417,6 +470,7 @@ export class FerryNode extends EventEmitter implements NodeApi {
         reply(true);
         this.accepted(rs, r.socket, true, r.app);
       } else if (s.kind === 'sctp-assoc') {
+        this.replicas.sctp.delete(s.assoc.assoc.id);
         const rs = this.byPort.get(`sctp/${s.assoc.assoc.localPort}`);
         if (rs === undefined) { reply(false, `no sctp service on port ${s.assoc.assoc.localPort} here`); return; }
         const a = this.sctp.adopt(s.assoc);
@@ -448,13 +502,22 @@ export class FerryNode extends EventEmitter implements NodeApi {
       const dead = reason === 'peer-dead';
       if (dead) this.counters.takeovers++;
       const t0 = performance.now();
-      void this.takeIps(reason).then(() => {
-        this.log(dead ? 'failover.done' : 'active', { ms: (performance.now() - t0).toFixed(1) });
+      // Replicated connections (issue #9): their ids are reserved BEFORE the service address
+      // comes here, so the clients' first packets are held for them, not answered with RST;
+      // they are installed while the address moves (the hook runs in its own process) and
+      // the held packets replayed. Connections without a replica are tickled afterwards.
+      let resumed: Promise<Uint8Array[]> = Promise.resolve([]);
+      if (dead) resumed = this.resumeReplicas(this.reserveReplicas()); else this.replicas.clear();
+      void Promise.all([this.takeIps(reason), resumed]).then(([, probes]) => {
+        this.log(dead ? 'failover.done' : 'active', { ms: (performance.now() - t0).toFixed(1), resumed: probes.length });
+        if (probes.length > 0) this.mux.sendRaw(probes);
         if (dead) this.tickleOrphans();
+        this.updateReplication();
       }, (e: Error) => this.log('ip.up-failed', { error: e.message }));
     } else if (role === 'standby' && this.holdsIps && this.migration === null) {
       void this.releaseIps(reason).catch((e: Error) => this.log('ip.down-failed', { error: e.message }));
     }
+    this.updateReplication();
   }
 
   /** Take the service addresses (hooks or gratuitous ARP); serialised with releaseIps. */
@@ -472,7 +535,7 @@ export class FerryNode extends EventEmitter implements NodeApi {
   }
 
   private async takeIpsNow(reason: string): Promise<void> {
-    if (reason === 'switchover') this.hb?.assume();
+    if (reason === 'switchover') { this.hb?.assume(); this.replicas.clear(); }
     if (this.cfg.ipMove.mode === 'arp') {
       this.tunLink!.answerArp = true;
       this.tunLink!.announce();
@@ -482,6 +545,7 @@ export class FerryNode extends EventEmitter implements NodeApi {
     this.holdsIps = true;
     this.role = 'active';
     this.log('ip.up', { serviceIps: this.cfg.serviceIps.join(','), reason });
+    this.updateReplication();
   }
 
   private releaseIps(reason: string): Promise<void> {
@@ -551,9 +615,11 @@ export class FerryNode extends EventEmitter implements NodeApi {
     for (const [, rep] of this.peerConns) {
       for (const [laddr, lport, raddr, rport, sndNxt] of rep.tcp) {
         if (!local.includes(laddr)) continue;
+        if (this.host.state.tcp[connKey(laddr, lport, raddr, rport)] !== undefined) continue; // resumed from a replica
         pkts.push(tickleAck(laddr, lport, raddr, rport, (sndNxt + 0x80000000) >>> 0));
       }
       for (const [lport, raddr, rport, vtag, udp] of rep.sctp) {
+        if (this.sctp.state.byRemote[remoteKey(lport, raddr, rport)] !== undefined) continue; // resumed from a replica
         const src = local.find((a) => a.includes(':') === raddr.includes(':'));
         if (src === undefined) continue;
         pkts.push(sctpAbort(src, lport, raddr, rport, vtag, udp));
@@ -564,6 +630,118 @@ export class FerryNode extends EventEmitter implements NodeApi {
     this.counters.tickles += pkts.length;
     this.mux.sendRaw(pkts);
     this.log('failover.tickles', { sent: pkts.length });
+  }
+
+  // ------------------------------------------------------------------------------- replication (issue #9)
+
+  /** Replicate while this node is active and holds a link to a peer (the first one: two-node clusters). */
+  private updateReplication(): void {
+    const peer = this.role === 'active' && !this.stopped ? ([...this.links.keys()][0] ?? null) : null;
+    if (peer === this.replPeer) return;
+    if (this.replPeer !== null) {
+      this.replicator.disable();
+      this.log('replication.stopped', { peer: this.replPeer, reason: peer === null ? (this.role === 'active' ? 'no hand-over link' : `role ${this.role}`) : 'new peer' });
+    }
+    this.replPeer = peer;
+    if (this.role !== 'active') this.replicator.clear();
+    if (peer !== null) {
+      this.replicator.enable();
+      this.log('replication.started', { peer, mode: this.cfg.replication.mode, tracked: this.replicator.stats.tracked });
+    }
+  }
+
+  /** A batch from the active: keep it (standby), confirm it once per burst. */
+  private onReplicaBatch(peer: string, payload: Uint8Array): void {
+    const b = decodeBatch(payload);
+    if (b === null) { this.log('replication.bad-batch', { peer, bytes: payload.length }); return; }
+    // An active node keeps no replicas (both active would be split brain: it confirms, and ignores them).
+    const bad = this.role === 'active' ? [] : this.replicas.apply(b, this.host.now());
+    if (b.seq === 0) return; // stream bytes ahead of a replica: nothing waits for them
+    let pend = this.replAck.get(peer);
+    if (pend === undefined) {
+      pend = { seq: b.seq, bad: [] };
+      this.replAck.set(peer, pend);
+      queueMicrotask(() => {
+        const a = this.replAck.get(peer);
+        this.replAck.delete(peer);
+        if (a !== undefined) this.send(peer, 'ack', encodeReplicaAck(a.seq, a.bad));
+      });
+    }
+    pend.seq = b.seq;
+    for (const id of bad) pend.bad.push(id);
+    if (bad.length > 0) this.log('replication.apply-failed', { peer, conns: bad.slice(0, 5).join(',') });
+  }
+
+  /** Takeover, first step: hold packets for every replicated connection (stack/freeze.ts reserve). */
+  private reserveReplicas(): string[] {
+    const ids: string[] = [];
+    for (const id of this.replicas.replicas.keys()) {
+      const r = reserve(this.host.state, id);
+      if (r.ok) ids.push(id); else this.log('takeover.replica-failed', { conn: id, error: `reserve: ${r.error}` });
+    }
+    return ids;
+  }
+
+  /**
+   * Takeover after the active's death: install every replica (in slices, so the address hook
+   * runs meanwhile), give each its service (resumed, with its checkpoint), and resolve with a
+   * probe per connection to send once the address is ours.
+   */
+  private async resumeReplicas(ids: string[]): Promise<Uint8Array[]> {
+    const probes: Uint8Array[] = [];
+    const t0 = performance.now();
+    let failed = 0;
+    for (let i = 0; i < ids.length; i++) {
+      if (i % 200 === 0) await new Promise((r) => setImmediate(r));
+      const id = ids[i]!;
+      try {
+        const m = this.replicas.materialize(id);
+        const rs = this.byPort.get(`tcp/${parseConnId(id).localPort}`);
+        if (rs === undefined) throw new Error('no tcp service on its port here');
+        const slack = m.mode === 'async' ? this.cfg.replication.maxLagMs + 100 : 0;
+        const r = resumeReplica(this.host, m, m.receivedAt, slack);
+        if (r.socket !== null) this.accepted(rs, r.socket, true, r.app);
+        probes.push(r.probe);
+        this.verifier?.add(r.id);
+        this.replCounters.resumed++;
+      } catch (e) {
+        failed++;
+        // Whatever it held goes to the stack, which answers it as it would any unknown connection.
+        unreserveIfAny(this.host, id, true);
+        this.log('takeover.replica-failed', { conn: id, error: (e as Error).message });
+      }
+    }
+    // SCTP associations (no packets were reserved for them: the stack answers nothing it does
+    // not know before they are installed, and the peer retransmits).
+    let assocs = 0;
+    for (const r of [...this.replicas.sctp.values()]) {
+      try {
+        const { assoc, app } = resumeSctpReplica(this.sctp, r);
+        const info = assoc.info();
+        const rs = this.byPort.get(`sctp/${info?.localPort ?? 0}`);
+        if (rs === undefined) { assoc.abort('no sctp service on its port here'); throw new Error('no sctp service on its port here'); }
+        this.acceptedSctp(rs, assoc, true, app);
+        assocs++;
+        this.replCounters.resumed++;
+      } catch (e) {
+        failed++;
+        this.log('takeover.replica-failed', { assoc: r.id, error: (e as Error).message });
+      }
+    }
+    this.replicas.clear();
+    this.host.flush();
+    if (ids.length + assocs + failed > 0) this.log('takeover.resumed', { connections: probes.length, associations: assocs, failed, ms: (performance.now() - t0).toFixed(1) });
+    return probes;
+  }
+
+  private replicationStatus(): ReplicationStatus {
+    const st = this.replicator?.stats;
+    return {
+      mode: this.cfg.replication.mode, peer: this.replPeer, tracked: st?.tracked ?? 0, batchesSent: st?.batchesSent ?? 0,
+      batchesConfirmed: st?.batchesConfirmed ?? 0, bytesSent: st?.bytesSent ?? 0, heldNow: st?.heldNow ?? 0, heldTotal: st?.heldTotal ?? 0,
+      confirmMs: Math.round((st?.confirmMs ?? 0) * 1000) / 1000, confirmMaxMs: Math.round((st?.confirmMaxMs ?? 0) * 1000) / 1000,
+      replicas: this.replicas.size, resumed: this.replCounters.resumed, diverged: this.replCounters.diverged,
+    };
   }
 
   // ------------------------------------------------------------------------------- switch-over
@@ -589,6 +767,7 @@ export class FerryNode extends EventEmitter implements NodeApi {
       services: this.cfg.services.map((s) => ({ name: s.name, type: s.type, proto: s.proto, port: s.port })),
       counters: { ...this.counters, redirectedOut: this.mux?.stats.redirected ?? 0 },
       uptimeMs: Math.round(performance.now() - this.startedAt),
+      replication: this.replicationStatus(),
     };
   }
 
@@ -674,6 +853,7 @@ export class FerryNode extends EventEmitter implements NodeApi {
       this.hb?.yieldTo(target);
       await this.releaseIps('switchover');
       this.role = 'standby';
+      this.updateReplication();
       this.counters.switchovers++;
       this.graceTimer = setTimeout(() => {
         this.graceTimer = null;
@@ -735,6 +915,7 @@ export class FerryNode extends EventEmitter implements NodeApi {
     }
     const t0 = performance.now();
     const ref = this.nextRef++;
+    this.replicator.untrack(conn.id); // it moves by snapshot now
     let env: Uint8Array;
     let id: string;
     try {
@@ -854,6 +1035,12 @@ function derive(key: Uint8Array, label: string): Uint8Array {
 }
 
 function tupleOfTcb(id: string): { lport: number } { return { lport: parseConnId(id).localPort }; }
+
+/** Drop a reservation; `replay`: feed what it held to the stack. */
+function unreserveIfAny(host: Host, id: string, replay: boolean): void {
+  const held = unreserve(host.state, id);
+  if (replay && held.length > 0) host.input(held);
+}
 
 /** One record's fields as ` k=v` pairs (values with spaces JSON-quoted). */
 function fmt(f: Record<string, unknown> | undefined): string {

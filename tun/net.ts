@@ -25,6 +25,7 @@ import type { Host } from './driver.ts';
 
 /** Most bytes taken from the stack per recv call (one push into the readable side). */
 const READ_CHUNK = 64 * 1024;
+const EMPTY_BYTES = new Uint8Array(0);
 
 type Callback = (err?: Error | null) => void;
 
@@ -367,6 +368,33 @@ export class Socket extends Duplex {
     for (const p of parts) { data.set(p, o); o += p.length; }
     // end() called but its FIN not yet handed to the stack (it waits behind the unsent bytes).
     const ended = this.writableEnded && this.pendingFinal === null && !this.writableFinished;
+    return { data, ended };
+  }
+
+  /**
+   * Continuous replication (migrate/replicate.ts): the same bytes and flag as takeUnsent, but
+   * the socket keeps them and goes on writing them. `data` may be a view of the application's
+   * own chunks when there is exactly one part: copy it before keeping it.
+   */
+  peekUnsent(): { data: Uint8Array; ended: boolean } {
+    const parts: Uint8Array[] = [];
+    const w = this.pendingWrite;
+    if (w !== null && w.off < w.data.length) parts.push(w.data.subarray(w.off));
+    const state = (this as unknown as { _writableState?: { getBuffer?: () => { chunk: unknown }[] } })._writableState;
+    const buffered = state?.getBuffer?.() ?? [];
+    for (const b of buffered) {
+      const c = b.chunk;
+      if (c instanceof Uint8Array) parts.push(c);
+      else if (typeof c === 'string') parts.push(Buffer.from(c));
+    }
+    const ended = this.writableEnded && this.pendingFinal === null && !this.writableFinished;
+    if (parts.length === 0) return { data: EMPTY_BYTES, ended };
+    if (parts.length === 1) return { data: parts[0]!, ended };
+    let n = 0;
+    for (const p of parts) n += p.length;
+    const data = new Uint8Array(n);
+    let o = 0;
+    for (const p of parts) { data.set(p, o); o += p.length; }
     return { data, ended };
   }
 

@@ -34,6 +34,7 @@ export interface CounterService extends FerryService {
   onSwitchover(info: { to: string }): void;
   onMove(conn: AppConn): Uint8Array;
   onMoveCancelled(conn: AppConn): void;
+  onCheckpoint(conn: AppConn): Uint8Array;
   close(): void;
   /** Lines answered on this node, connections open now. */
   stats(): { lines: number; open: number };
@@ -130,6 +131,12 @@ export function counterService(cfg: ServiceConfig, ctx: ServiceContext): Counter
       if (m === undefined || conn.proto !== 'tcp') return;
       moving.delete(conn.id);
       try { start(conn, m.st); conn.socket.resume(); } catch (err) { log('error', { service: cfg.name, id: conn.id, error: errText(err) }); }
+    },
+    // Replication (issue #9): the count and partial line as they are now; the bytes behind them
+    // are exactly those taken from the socket, and every answer is already written.
+    onCheckpoint(conn: AppConn): Uint8Array {
+      const e = conns.get(conn.id);
+      return encodeCounterState(e === undefined ? { n: 0, partial: new Uint8Array(0) } : e.st);
     },
     close(): void {
       for (const e of [...conns.values()]) { e.stop(); destroyConn(e.conn); }

@@ -311,6 +311,7 @@ export interface HttpService extends FerryService {
   onSwitchover(info: { to: string }): void;
   onMove(conn: AppConn): Promise<Uint8Array>;
   onMoveCancelled(conn: AppConn): void;
+  onCheckpoint(conn: AppConn): Uint8Array;
   close(): void;
   stats(): HttpStats;
 }
@@ -376,6 +377,12 @@ export async function httpService(cfg: ServiceConfig, ctx: ServiceContext): Prom
       moving.delete(conn.id);
       start(conn, st);
       conn.socket.resume();
+    },
+    // Replication (issue #9): where the connection is now, without stopping it.
+    onCheckpoint(conn: AppConn): Uint8Array {
+      const h = conns.get(conn.id);
+      const st = h?.checkpoint() ?? moving.get(conn.id) ?? { body: null, ended: false, clientEnded: false, pending: new Uint8Array(0) };
+      return encodeHttpState(st);
     },
     close(): void {
       for (const h of [...conns.values()]) h.destroy();
@@ -657,6 +664,21 @@ class HttpConn {
       ended: this.ended,
       clientEnded: this.clientEnded,
       pending: pending.slice(),
+    };
+  }
+
+  /**
+   * Replication: the state detach() would give, now, without stopping. A file read in flight
+   * has not advanced the offset (its bytes are not written yet), and a file being opened puts
+   * its request back in front, so the standby redoes either from exactly here.
+   */
+  checkpoint(): HttpMoveState {
+    const b = this.body;
+    return {
+      body: b === null ? null : { kind: b.kind, path: b.path, size: b.size, offset: b.offset, keepAlive: b.keepAlive },
+      ended: this.ended,
+      clientEnded: this.clientEnded,
+      pending: this.preparing !== null ? concatBytes(this.preparing, this.buf) : this.buf,
     };
   }
 
