@@ -43,7 +43,9 @@ import { inPrefix, parseCidr } from '../tun/tun-host.ts';
 import { TunLink } from '../tun/tun-link.ts';
 import { openSnapshot, ReplayGuard, sealSnapshot } from './envelope.ts';
 import { connectHandover, type Frame, type HandoverError, type HandoverLink, listenHandover } from './handover.ts';
+import { EtcdMembership } from './etcd-membership.ts';
 import { Heartbeats } from './heartbeat.ts';
+import type { Membership } from './membership-api.ts';
 import { freezeSocket, MigrateError, releaseFrozen, resumeDecoded, takeHeldPackets, thawSocket } from './host.ts';
 import { NodeMux } from './node-mux.ts';
 import { decodeBatch, encodeReplicaAck, isBatch, ReplicaStore, Replicator, resumeReplica, resumeSctpReplica, Verifier } from './replicate.ts';
@@ -121,7 +123,7 @@ export class FerryNode extends EventEmitter implements NodeApi {
   dev: TunDevice | null = null;
   private tunLink: TunLink | null = null;
   private pcap: PcapWriter | null = null;
-  private hb: Heartbeats | null = null;
+  private hb: Membership | null = null;
   private hsServer: NetServer | null = null;
   private readonly links = new Map<string, HandoverLink>();
   private readonly services: RunningService[] = [];
@@ -218,7 +220,14 @@ export class FerryNode extends EventEmitter implements NodeApi {
     });
     for (const p of c.peers) if (p.name > c.name) this.dial(p.name, p.handover.host, p.handover.port);
 
-    this.hb = new Heartbeats({ name: c.name, priority: c.priority, key: c.key, bind: c.handover, peers: c.peers, cfg: c.heartbeat });
+    // Who is active: direct heartbeats between the nodes (default), or etcd leases with fencing (issue #9).
+    const mc = c.membership;
+    this.hb = mc.kind === 'etcd'
+      ? new EtcdMembership({
+        name: c.name, priority: c.priority, endpoints: mc.endpoints, prefix: mc.prefix, leaseTtlMs: mc.leaseTtlMs,
+        handover: c.handover, peers: c.peers, log: (ev, f) => this.log(ev, f),
+      })
+      : new Heartbeats({ name: c.name, priority: c.priority, key: c.key, bind: c.handover, peers: c.peers, cfg: c.heartbeat });
     this.hb.on('role', (role: Role, reason: string, epoch: number) => this.onRole(role, reason, epoch));
     this.hb.on('peer', (p: PeerStatus) => this.onPeer(p));
     await this.hb.start();
