@@ -44,10 +44,7 @@ export async function switchoverRun(n: number, prefix: string): Promise<{ ms: nu
   let c: ReturnType<typeof client> | null = null;
   try {
     lab.build();
-    const a = await lab.start({ name: 'a', priority: 200 });
-    await lab.start({ name: 'b', priority: 100 });
-    await lab.waitFor('a', (s) => s.role === 'active' && s.holdsServiceIps, 10_000, 'a active');
-    await lab.waitFor('b', (s) => s.peers.some((p) => p.linked && p.alive), 10_000, 'b linked');
+    const { a } = await lab.startPair();
     c = client(lab.nsC, { host: SERVICE_IP, idle: n, transfers: 4, bytes: 20_000_000, rate: 2_000_000 });
     await c.next('ready', 300_000);
     await new Promise((r) => setTimeout(r, 500));
@@ -72,10 +69,7 @@ async function detectionRun(prefix: string, timeoutMs: number): Promise<number> 
   const lab = new Lab({ prefix, services: [{ name: 'count', type: 'counter', proto: 'tcp', port: 7000 }], heartbeat: { intervalMs: 50, timeoutMs } });
   try {
     lab.build();
-    const a = await lab.start({ name: 'a', priority: 200 });
-    const b = await lab.start({ name: 'b', priority: 100 });
-    await lab.waitFor('a', (s) => s.role === 'active' && s.holdsServiceIps, 10_000, 'a active');
-    await lab.waitFor('b', (s) => s.peers.some((p) => p.linked && p.alive), 10_000, 'b linked');
+    const { a, b } = await lab.startPair();
     await new Promise((r) => setTimeout(r, 300));
     const t0 = performance.now();
     await a.kill('SIGKILL');
@@ -137,10 +131,7 @@ function replLab(prefix: string, mode: Mode): Lab {
 
 async function replPair(lab: Lab): Promise<{ a: LabNode; b: LabNode }> {
   lab.build();
-  const a = await lab.start({ name: 'a', priority: 200 });
-  const b = await lab.start({ name: 'b', priority: 100 });
-  await lab.waitFor('a', (s) => s.role === 'active' && s.holdsServiceIps, 10_000, 'a active');
-  await lab.waitFor('b', (s) => s.peers.some((p) => p.linked && p.alive), 10_000, 'b linked');
+  const { a, b } = await lab.startPair();
   await lab.waitFor('a', (s) => s.replication?.mode === 'off' || s.replication?.peer === 'b', 10_000, 'a replicating');
   return { a, b };
 }

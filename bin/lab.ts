@@ -177,6 +177,18 @@ export class Lab {
     return n;
   }
 
+  /**
+   * The usual start: node a (priority 200) and b (100), each with `extra` config, until a is
+   * active holding the address and b is linked to it. Returns both.
+   */
+  async startPair(extra: Record<string, unknown> = {}): Promise<{ a: LabNode; b: LabNode }> {
+    const a = await this.start({ name: 'a', priority: 200, extra });
+    const b = await this.start({ name: 'b', priority: 100, extra });
+    await this.waitFor('a', (s) => s.role === 'active' && s.holdsServiceIps, 15_000, 'a active');
+    await this.waitFor('b', (s) => s.peers.some((p) => p.linked && p.alive), 15_000, 'b linked');
+    return { a, b };
+  }
+
   /** Wait until `pred(status of node)` holds (polling the control socket). */
   async waitFor(node: string, pred: (s: NodeStatus) => boolean, timeoutMs = 10_000, what = 'condition'): Promise<NodeStatus> {
     const t0 = performance.now();

@@ -15,7 +15,7 @@ const GOLDEN = 0x9e3779b9; // 2^32 / φ, the splitmix increment
 const TWO_POW_NEG_32 = 2 ** -32;
 
 /** MurmurHash3 fmix32: a bijective avalanche mix of a uint32. */
-function fmix32(h: number): number {
+export function fmix32(h: number): number {
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;

@@ -22,6 +22,7 @@ import { constants as fsConstants } from 'node:fs';
 import { open, realpath, type FileHandle } from 'node:fs/promises';
 import { extname, join, sep } from 'node:path';
 import type { Socket } from '../../tun/net.ts';
+import { fmix32 } from '../../tun/prng.ts';
 import type { AppConn, FerryService, ServiceConfig, ServiceContext, TcpAppConn } from '../node-types.ts';
 import { ReadGate, asRecord, concatBytes, errText, natField, packState, unpackState } from './common.ts';
 import { destroyConn } from './echo.ts';
@@ -29,16 +30,6 @@ import { destroyConn } from './echo.ts';
 // ------------------------------------------------------------------------------- pattern
 
 const PATTERN_SEED = 0x66657272; // 'ferr'
-
-/** murmur3's 32-bit finaliser: a cheap, well-mixed function of one word. */
-function fmix32(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
-}
 
 /** The pattern word at word index w (offset / 4), for any offset below 2^53. */
 function patternWord(w: number): number {

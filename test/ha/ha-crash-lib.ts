@@ -27,10 +27,7 @@ export function withReplication(prefix: string, mode: 'off' | 'sync' | 'async', 
 /** Start both nodes, a active and b linked; resolves once b holds replicas of what a tracks (if any). */
 export async function startPair(lab: Lab): Promise<{ a: Awaited<ReturnType<Lab['start']>>; b: Awaited<ReturnType<Lab['start']>> }> {
   lab.build();
-  const a = await lab.start({ name: 'a', priority: 200 });
-  const b = await lab.start({ name: 'b', priority: 100 });
-  await lab.waitFor('a', (s) => s.role === 'active' && s.holdsServiceIps, 10_000, 'a active');
-  await lab.waitFor('b', (s) => s.peers.some((p) => p.alive && p.linked), 10_000, 'b linked');
+  const { a, b } = await lab.startPair();
   await lab.waitFor('a', (s) => s.replication?.peer === 'b' || s.replication?.mode === 'off', 10_000, 'a replicating to b');
   return { a, b };
 }

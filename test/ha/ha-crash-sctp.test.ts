@@ -22,10 +22,7 @@ test('sync: node a dies (SIGKILL) while a usrsctp client streams lines; b resume
   let cli: ReturnType<typeof spawn> | null = null;
   try {
     lab.build();
-    const a = await lab.start({ name: 'a', priority: 200 });
-    const b = await lab.start({ name: 'b', priority: 100 });
-    await lab.waitFor('a', (s) => s.role === 'active' && s.holdsServiceIps, 10_000, 'a active');
-    await lab.waitFor('b', (s) => s.peers.some((p) => p.alive && p.linked), 10_000, 'b linked');
+    const { a, b } = await lab.startPair();
     await lab.waitFor('a', (s) => s.replication?.peer === 'b', 10_000, 'a replicating');
     cli = spawn('ip', ['netns', 'exec', lab.nsC, '/usr/lib/usrsctp/client', SERVICE_IP, '7'], { stdio: ['pipe', 'pipe', 'pipe'] });
     let out = '';

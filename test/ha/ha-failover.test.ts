@@ -22,10 +22,7 @@ test('the active node dies: the standby takes over within the timeout, serves ne
   const clients: Awaited<ReturnType<typeof startClient>>[] = [];
   try {
     lab.build();
-    const a = await lab.start({ name: 'a', priority: 200 });
-    const b = await lab.start({ name: 'b', priority: 100 });
-    await lab.waitFor('a', (s) => s.role === 'active' && s.holdsServiceIps, 10_000, 'a active');
-    await lab.waitFor('b', (s) => s.peers.some((p) => p.alive && p.linked), 10_000, 'b linked');
+    const { a, b } = await lab.startPair();
     const old = await startClient(lab.nsC, { host: SERVICE_IP, idle: 20, transfers: 2, bytes: 200_000_000, rate: 500_000 });
     clients.push(old);
     await old.next('ready', 30_000);

@@ -24,10 +24,7 @@ test(`a switch-over moves ${IDLE} idle connections and ${TRANSFERS} downloads; a
   let client: Awaited<ReturnType<typeof startClient>> | null = null;
   try {
     lab.build();
-    const a = await lab.start({ name: 'a', priority: 200 });
-    await lab.start({ name: 'b', priority: 100 });
-    await lab.waitFor('a', (s) => s.role === 'active' && s.holdsServiceIps, 10_000, 'a active');
-    await lab.waitFor('b', (s) => s.peers.some((p) => p.linked && p.alive), 10_000, 'b linked');
+    const { a } = await lab.startPair();
     client = await startClient(lab.nsC, { host: SERVICE_IP, idle: IDLE, transfers: TRANSFERS, bytes: BYTES, rate: 1_000_000 });
     const ready = await client.next('ready', 60_000);
     assert.is(ready.idle, IDLE, 'every idle connection opened');

@@ -30,10 +30,7 @@ test('TAP mode: ARP answered by the active node only; a switch-over moves the ad
   let client: Awaited<ReturnType<typeof startClient>> | null = null;
   try {
     lab.build();
-    const a = await lab.start({ name: 'a', priority: 200 });
-    await lab.start({ name: 'b', priority: 100 });
-    await lab.waitFor('a', (s) => s.role === 'active' && s.holdsServiceIps, 10_000, 'a active');
-    await lab.waitFor('b', (s) => s.peers.some((p) => p.linked && p.alive), 10_000, 'b linked');
+    const { a } = await lab.startPair();
     client = await startClient(lab.nsC, { host: SERVICE_IP, idle: 50, transfers: 2, bytes: 8_000_000, rate: 2_000_000 });
     const ready = await client.next('ready', 30_000);
     assert.is(ready.answered, 50);
