@@ -9,7 +9,7 @@ import { dirname, extname, isAbsolute, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import { canonicalIp } from '../stack/wire/addr.ts';
 import type {
-  DeviceConfig, Endpoint, HeartbeatConfig, IpMoveConfig, MembershipConfig, MoveConfig, NodeConfig, PeerConfig, ReplicationConfig, ServiceConfig, ServiceType,
+  DeviceConfig, Endpoint, HeartbeatConfig, IpMoveConfig, LimitsConfig, MembershipConfig, MoveConfig, NodeConfig, PeerConfig, ReplicationConfig, ServiceConfig, ServiceType,
 } from './node-types.ts';
 
 /** One or more problems in a configuration; `message` lists them all, one per line. */
@@ -391,6 +391,22 @@ function move(c: Checker, v: unknown): MoveConfig {
   return out;
 }
 
+export const LIMITS_DEFAULTS: Readonly<LimitsConfig> = { sndBufTotal: 256 * 1024 * 1024, sndBufFloor: 8192, sndBuf: 262144, rcvBuf: 262144, synQueue: 1024 };
+
+function limits(c: Checker, v: unknown): LimitsConfig {
+  const out = { ...LIMITS_DEFAULTS };
+  if (v === undefined) return out;
+  const o = c.obj(v, 'limits');
+  if (o === null) return out;
+  c.keys(o, 'limits', ['sndBufTotal', 'sndBufFloor', 'sndBuf', 'rcvBuf', 'synQueue']);
+  out.sndBufTotal = o.sndBufTotal === null ? null : c.int(o.sndBufTotal, 'limits.sndBufTotal', 65536, 2 ** 40, LIMITS_DEFAULTS.sndBufTotal!, ' bytes');
+  out.sndBufFloor = c.int(o.sndBufFloor, 'limits.sndBufFloor', 0, 1 << 30, LIMITS_DEFAULTS.sndBufFloor, ' bytes');
+  out.sndBuf = c.int(o.sndBuf, 'limits.sndBuf', 2048, 1 << 30, LIMITS_DEFAULTS.sndBuf, ' bytes');
+  out.rcvBuf = c.int(o.rcvBuf, 'limits.rcvBuf', 2048, 1 << 30, LIMITS_DEFAULTS.rcvBuf, ' bytes');
+  out.synQueue = c.int(o.synQueue, 'limits.synQueue', 1, 1 << 20, LIMITS_DEFAULTS.synQueue, '');
+  return out;
+}
+
 export const REPLICATION_DEFAULTS: Readonly<ReplicationConfig> = { mode: 'off', maxLagMs: 50 };
 
 function replication(c: Checker, v: unknown): ReplicationConfig {
@@ -451,7 +467,7 @@ function ipMove(c: Checker, v: unknown, deviceMode: 'tun' | 'tap'): IpMoveConfig
   return out;
 }
 
-const TOP_KEYS = ['name', 'priority', 'device', 'serviceIps', 'handover', 'peers', 'heartbeat', 'key', 'services', 'move', 'ipMove', 'control', 'metrics', 'log', 'membership', 'replication'] as const;
+const TOP_KEYS = ['name', 'priority', 'device', 'serviceIps', 'handover', 'peers', 'heartbeat', 'key', 'services', 'move', 'ipMove', 'control', 'metrics', 'log', 'membership', 'replication', 'limits'] as const;
 
 /** Validate a parsed document (plain JSON-like data) into a NodeConfig; throws ConfigError. */
 export function validateNodeConfig(doc: unknown, baseDir: string): NodeConfig {
@@ -476,6 +492,7 @@ export function validateNodeConfig(doc: unknown, baseDir: string): NodeConfig {
   const ipm = ipMove(c, doc.ipMove, dev.mode);
   const mem = membership(c, doc.membership);
   const rep = replication(c, doc.replication);
+  const lim = limits(c, doc.limits);
   let control = name === '' ? '' : defaultControlPath(name);
   if (doc.control !== undefined && doc.control !== null) control = c.path(doc.control, 'control') ?? control;
   if (Buffer.byteLength(control) > UNIX_PATH_MAX) c.bad('control', `${control} is longer than a unix socket path may be (${UNIX_PATH_MAX} bytes)`);
@@ -485,7 +502,7 @@ export function validateNodeConfig(doc: unknown, baseDir: string): NodeConfig {
   if (c.problems.length > 0) throw new ConfigError(c.problems.map(scrub));
   return {
     name, priority, device: dev, serviceIps: ips, handover: handover!, peers: ps, heartbeat: hb, key: k,
-    services: svcs, move: mv, ipMove: ipm, control, metrics, log, membership: mem, replication: rep,
+    services: svcs, move: mv, ipMove: ipm, control, metrics, log, membership: mem, replication: rep, limits: lim,
   };
 }
 

@@ -40,6 +40,20 @@ export interface NodeConfig {
   membership: MembershipConfig;
   /** Continuous replication of live connections to the standby (issue #9); per-service override in ServiceConfig. */
   replication: ReplicationConfig;
+  /** Resource bounds of the node's TCP stack (issue #10). */
+  limits: LimitsConfig;
+}
+
+export interface LimitsConfig {
+  /** Bytes queued for sending over all TCP connections together (StackConfig.sndBufTotal; default 256 MiB; null: no total bound). */
+  sndBufTotal: number | null;
+  /** What each connection may still queue once the total is reached (default 8192). */
+  sndBufFloor: number;
+  /** Per-connection send and receive buffers (default 262144 each). */
+  sndBuf: number;
+  rcvBuf: number;
+  /** Half-open connections per listener before SYN cookies take over (default: the stack's, 1024). */
+  synQueue: number;
 }
 
 export type MembershipConfig =

@@ -188,7 +188,14 @@ export class FerryNode extends EventEmitter implements NodeApi {
     // One secret for the whole cluster: SYN cookies, ISNs (RFC 6528) and SCTP State Cookies
     // (RFC 9260 §5.1.3) issued by one node verify on the other.
     const seed = this.o.secret ?? derive(c.key, 'ferry node stack secret v1');
-    this.host = new Host({ addresses: c.serviceIps, link: this.mux.tcpLink, secret: derive(seed, 'tcp'), config: { tcp: { mtu: this.dev.mtu } } });
+    const lim = c.limits;
+    this.host = new Host({
+      addresses: c.serviceIps, link: this.mux.tcpLink, secret: derive(seed, 'tcp'),
+      config: {
+        synQueue: lim.synQueue, sndBufTotal: lim.sndBufTotal, sndBufFloor: lim.sndBufFloor,
+        tcp: { mtu: this.dev.mtu, sndBuf: lim.sndBuf, rcvBuf: lim.rcvBuf },
+      },
+    });
     this.sctp = new SctpHost({
       addresses: c.serviceIps, link: this.mux.sctpLink, secret: derive(seed, 'sctp'),
       config: { udpEncapPort: SCTP_UDP_PORT, assoc: { mtu: this.dev.mtu } },

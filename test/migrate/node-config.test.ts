@@ -85,6 +85,7 @@ test('config: the minimal JSON file gets every default', () => {
     move: { ackTimeoutMs: 2000, onTimeout: 'move', graceMs: 2000 },
     ipMove: { mode: 'hooks', up: [], down: [], hookTimeoutMs: 5000 },
     control: '/run/ferry/a.sock', metrics: null, log: null, membership: { kind: 'direct' }, replication: { mode: 'off', maxLagMs: 50 },
+    limits: { sndBufTotal: 268435456, sndBufFloor: 8192, sndBuf: 262144, rcvBuf: 262144, synQueue: 1024 },
   });
 });
 
@@ -251,6 +252,14 @@ test('config: parseEndpoint', () => {
 });
 
 test.after(() => rmSync(dir, { recursive: true, force: true }));
+
+test('config: limits (send memory in total and per connection, SYN queue)', () => {
+  const c = parseNodeConfig(JSON.stringify({ ...MINIMAL, limits: { sndBufTotal: 16777216, sndBufFloor: 4096, synQueue: 64 } }), 'json', dir);
+  assert.equal(c.limits, { sndBufTotal: 16777216, sndBufFloor: 4096, sndBuf: 262144, rcvBuf: 262144, synQueue: 64 });
+  assert.is(parseNodeConfig(JSON.stringify({ ...MINIMAL, limits: { sndBufTotal: null } }), 'json', dir).limits.sndBufTotal, null);
+  assert.ok(problems(withField({ limits: { sndBuf: 10 } })).some((p) => p.startsWith('limits.sndBuf:')));
+  assert.ok(problems(withField({ limits: { synqueue: 10 } })).some((p) => p.startsWith('limits.synqueue: unknown key')));
+});
 
 test('config: membership (direct or etcd) and replication (off, sync, async; per service)', () => {
   const c = parseNodeConfig(JSON.stringify({ ...MINIMAL, membership: { kind: 'etcd', endpoints: ['http://127.0.0.1:2379/'], leaseTtlMs: 3000 }, replication: { mode: 'sync' },

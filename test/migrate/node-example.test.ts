@@ -19,6 +19,8 @@ test('migrate/node.example.yaml is a valid node configuration', () => {
     assert.equal(c.services.map((s) => `${s.type}/${s.proto}/${s.port}`), ['http/tcp/80', 'counter/tcp/7000', 'echo/sctp/7']);
     assert.is(c.heartbeat.timeoutMs, 300);
     assert.is(c.key.length, 32);
+    assert.is(c.replication.mode, 'sync');
+    assert.is(c.limits.sndBufTotal, 268435456);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
