@@ -141,6 +141,7 @@ export class FerryNode extends EventEmitter implements NodeApi {
   private stopped = false;
   private readonly startedAt = performance.now();
   private readonly timers: NodeJS.Timeout[] = [];
+  private readonly redials = new Map<string, NodeJS.Timeout>();
   private graceTimer: NodeJS.Timeout | null = null;
   /** What each peer last reported holding (for tickles after its failure). */
   private readonly peerConns = new Map<string, Extract<Control, { t: 'conns' }>>();
@@ -248,6 +249,7 @@ export class FerryNode extends EventEmitter implements NodeApi {
     this.stopped = true;
     this.log('node.stopping', {});
     for (const t of this.timers) clearInterval(t);
+    for (const t of this.redials.values()) clearTimeout(t);
     if (this.graceTimer !== null) clearTimeout(this.graceTimer);
     for (const p of this.pending.values()) clearTimeout(p.timer);
     await this.hb?.stop().catch(() => {});
@@ -344,9 +346,14 @@ export class FerryNode extends EventEmitter implements NodeApi {
 
   private dial(name: string, host: string, port: number): void {
     if (this.stopped || this.links.has(name)) return;
-    connectHandover(host, port, { key: this.cfg.key, name: this.cfg.name }).then((l) => this.addLink(l), () => {
-      if (!this.stopped) this.timers.push(setTimeout(() => this.dial(name, host, port), 300));
-    });
+    connectHandover(host, port, { key: this.cfg.key, name: this.cfg.name }).then((l) => this.addLink(l), () => this.redial(name, host, port));
+  }
+
+  /** Try the peer again in 300 ms (one pending retry per peer, cleared by stop()). */
+  private redial(name: string, host: string, port: number): void {
+    if (this.stopped) return;
+    clearTimeout(this.redials.get(name));
+    this.redials.set(name, setTimeout(() => { this.redials.delete(name); this.dial(name, host, port); }, 300));
   }
 
   private addLink(l: HandoverLink): void {
@@ -366,7 +373,7 @@ export class FerryNode extends EventEmitter implements NodeApi {
       if (this.links.get(peer) === l) this.links.delete(peer);
       this.updateReplication();
       this.log('handover.down', { peer, reason: e?.message ?? 'closed' });
-      if (peer > this.cfg.name) this.timers.push(setTimeout(() => this.dial(peer, pc.handover.host, pc.handover.port), 300));
+      if (peer > this.cfg.name) this.redial(peer, pc.handover.host, pc.handover.port);
     });
     this.lastConnsSig = ''; // report our connections to the new link at once
   }
