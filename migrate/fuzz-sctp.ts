@@ -18,6 +18,7 @@ import { isDeepStrictEqual } from 'node:util';
 import type { AssocId, SctpAppEvent, SctpAssocConfig, SctpEvent, SctpResultOf } from '../stack/sctp/api.ts';
 import { createSctpStack, defaultSctpStackConfig, sctpNextDeadline, sctpStackStep, sctpEventFromIp, sctpOutToIp } from '../stack/sctp/api.ts';
 import type { SctpStackState } from '../stack/sctp/state.ts';
+import type { Assoc } from '../stack/sctp/assoc.ts';
 import {
   assocKeys, exportAssoc, freezeAssoc, holdSctp, importAssoc, newSctpFrozenTable, peekAssoc, releaseAssoc, reserveAssoc,
   takeHeldSctp, type AssocExport, type SctpFrozenTable, type SctpHeldPacket,
@@ -29,7 +30,7 @@ import { Router } from '../tun/sim-nodes.ts';
 import { chance, fork, nextFloat, nextInt, prngInit, type PrngState } from '../tun/prng.ts';
 import { decodeSnapshot, encodeSnapshot, type Snapshot } from './snapshot.ts';
 import { ReplayGuard, openSnapshot, sealSnapshot } from './envelope.ts';
-import { FuzzError, TRIGGERS, patternTable, simTimeFor, type FuzzOptions, type FuzzResult, type Trigger } from './fuzz.ts';
+import { FuzzError, MigrationTriggers, TRIGGERS, patternTable, simTimeFor, type FuzzOptions, type FuzzResult, type Trigger } from './fuzz.ts';
 
 const P_ADDR = '10.52.0.1', S_ADDR = '10.52.0.2', PORT = 5000;
 const F_NODES = 3;
@@ -195,7 +196,7 @@ function run(seed: number, sc: Scenario, o: FuzzOptions, res: FuzzResult): void 
   type Side = 'p' | 'f';
   const pApp = newApp(fork(rng, 'p'), sc.msgsPF, sc.msgsFP, sc.streams, !sc.ferryShuts);
   let fApp: App | null = newApp(fork(rng, 'f'), sc.msgsFP, sc.msgsPF, sc.streams, sc.ferryShuts);
-  let cur = 0, migrating = false, migrationQueued = false;
+  let cur = 0, migrating = false;
   const draining = new Set<number>();
   const appOf = (s: Side) => (s === 'p' ? pApp : fApp);
   const nodeOf = (s: Side): SNode => (s === 'p' ? P : F[cur]!);
@@ -328,36 +329,23 @@ function run(seed: number, sc: Scenario, o: FuzzOptions, res: FuzzResult): void 
   P.afterStep = () => check(P);
   F.forEach((f, i) => { f.afterStep = () => { check(f); if (i === cur && !migrating) triggers(f); }; });
 
-  const fired = new Set<number>();
-  let burst = 0;
   const triggers = (n: SNode) => {
-    if (migrationQueued || o.noMigrate) return;
-    const as = Object.values(n.st.assocs);
-    for (let k = 0; k < sc.triggers.length; k++) {
-      if (fired.has(k)) continue;
-      const t = sc.triggers[k]!;
-      let hit = false;
+    let all: Assoc[] | null = null;
+    trig.check((t) => {
+      const as = (all ??= Object.values(n.st.assocs));
       switch (t.kind) {
-        case 'time': hit = sim.now >= t.at; break;
-        case 'burst': hit = sim.now >= t.at && as.length > 0; break;
-        case 'handshake': hit = as.some((a) => a.state === 'COOKIE-WAIT' || a.state === 'COOKIE-ECHOED'); break;
-        case 'recovery': hit = as.some((a) => a.fastRecoveryExit !== null || a.rtxCount > 0); break;
-        case 'zero-window': hit = as.some((a) => a.state === 'ESTABLISHED' && (a.peerRwnd === 0 || a.rcvBufUsed >= a.cfg.rcvBuf)); break;
-        case 'reassembly': hit = as.some((a) => a.reasm.length > 0); break;
-        case 'shutdown': hit = as.some((a) => a.state.startsWith('SHUTDOWN')); break;
-        case 'time-wait': hit = as.some((a) => a.state === 'SHUTDOWN-ACK-SENT' || a.state === 'SHUTDOWN-SENT'); break;
+        case 'time': return sim.now >= t.at;
+        case 'burst': return sim.now >= t.at && as.length > 0;
+        case 'handshake': return as.some((a) => a.state === 'COOKIE-WAIT' || a.state === 'COOKIE-ECHOED');
+        case 'recovery': return as.some((a) => a.fastRecoveryExit !== null || a.rtxCount > 0);
+        case 'zero-window': return as.some((a) => a.state === 'ESTABLISHED' && (a.peerRwnd === 0 || a.rcvBufUsed >= a.cfg.rcvBuf));
+        case 'reassembly': return as.some((a) => a.reasm.length > 0);
+        case 'shutdown': return as.some((a) => a.state.startsWith('SHUTDOWN'));
+        case 'time-wait': return as.some((a) => a.state === 'SHUTDOWN-ACK-SENT' || a.state === 'SHUTDOWN-SENT');
       }
-      if (!hit) continue;
-      fired.add(k);
-      if (t.kind === 'burst') burst = nextInt(rng, 2, 5);
-      queue(t.kind);
-      return;
-    }
+    });
   };
-  const queue = (kind: Trigger) => { migrationQueued = true; sim.at(sim.now, () => migrate(kind)); };
-  sc.triggers.forEach((t, k) => {
-    if (t.kind === 'time' && !o.noMigrate) sim.at(t.at, () => { if (!migrating && !migrationQueued && !fired.has(k)) { fired.add(k); queue('time'); } });
-  });
+  const trig = new MigrationTriggers(sim, sc.triggers, rng, o.noMigrate === true, () => migrating, (kind) => migrate(kind));
 
   if (o.trace) {
     sim.onPacket((ev) => {
@@ -384,13 +372,13 @@ function run(seed: number, sc: Scenario, o: FuzzOptions, res: FuzzResult): void 
 
   const guard = new ReplayGuard(3_600_000, 5_000);
   const migrate = (kind: Trigger) => {
-    migrationQueued = false;
+    trig.queued = false;
     if (migrating) return;
     const src = F[cur]!;
     const ids = Object.keys(src.st.assocs);
     if (ids.length === 0) return;
     const cands = [...Array(F_NODES).keys()].filter((i) => i !== cur && !draining.has(i));
-    if (cands.length === 0) { migrationQueued = true; sim.at(sim.now + 5, () => migrate(kind)); return; }
+    if (cands.length === 0) { trig.queued = true; sim.at(sim.now + 5, () => migrate(kind)); return; }
     const dstI = cands[nextInt(rng, 0, cands.length)]!;
     const dst = F[dstI]!;
     migrating = true;
@@ -472,7 +460,7 @@ function run(seed: number, sc: Scenario, o: FuzzOptions, res: FuzzResult): void 
     pendingF = [];
     for (const fn of waiting) later('f', 0, fn);
     later('f', 0, () => { pump('f'); drain('f'); });
-    if (burst > 0) { burst--; sim.at(sim.now + nextInt(rng, 0, 40), () => { if (!migrating && !migrationQueued) { migrationQueued = true; migrate('burst'); } }); }
+    trig.afterMove();
   };
 
   sim.at(0, () => act(() => {
@@ -491,7 +479,7 @@ function run(seed: number, sc: Scenario, o: FuzzOptions, res: FuzzResult): void 
   const done = (a: App) => a.bad === null && a.txSent === a.txTotal && a.rxSeen.length === a.rxTotal && a.closed && a.released;
   const clean = () => Object.keys(P.st.assocs).length === 0 && F.every((f) => Object.keys(f.st.assocs).length === 0 && f.frozen.n === 0);
   const stop = () => pApp.bad !== null || (fApp !== null && fApp.bad !== null)
-    || (!migrating && !migrationQueued && fApp !== null && done(pApp) && done(fApp) && clean() && draining.size === 0);
+    || (!migrating && !trig.queued && fApp !== null && done(pApp) && done(fApp) && clean() && draining.size === 0);
   const r = sim.run({ stopWhen: stop, until: o.limitMs ?? 600_000, maxEvents: 3_000_000 });
   res.virtualMs = r.now;
   res.events = sim.eventCount;

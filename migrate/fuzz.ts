@@ -34,6 +34,7 @@ import {
 import { parseIp } from '../stack/wire/ip.ts';
 import { parseTcp, tcpOptionsInfo, RST } from '../stack/wire/tcp.ts';
 import { seqLt } from '../stack/wire/seq.ts';
+import type { Tcb } from '../stack/tcp/tcb.ts';
 import { Sim, type LinkConfig, type SimNode, type SimOut } from '../tun/sim.ts';
 import { Router } from '../tun/sim-nodes.ts';
 import { chance, fork, nextFloat, nextInt, nextU32, prngInit, type PrngState } from '../tun/prng.ts';
@@ -69,6 +70,58 @@ export function patternTable(seed: number, len: number): Uint8Array {
   for (let i = 0; i < len; i++) t[i] = nextU32(r) & 0xff;
   t.copyWithin(len, 0, len);
   return t;
+}
+
+/**
+ * When the endpoint under test moves (both fuzzers): each scenario trigger fires at most once,
+ * when `check`'s predicate first holds for it on the current node ('time' ones also fire by
+ * themselves at their time); a 'burst' trigger is followed by 2–4 more moves, each queued by
+ * `afterMove` a random 0–40 ms after the previous one ends. `queued` is true from queueing to
+ * the start of the move (the move clears it, or sets it again when it must wait).
+ */
+export class MigrationTriggers {
+  queued = false;
+  private readonly fired = new Set<number>();
+  private burst = 0;
+
+  constructor(
+    private readonly sim: Sim,
+    private readonly triggers: readonly { kind: Trigger; at: number }[],
+    private readonly rng: PrngState,
+    private readonly off: boolean,
+    private readonly moving: () => boolean,
+    private readonly move: (kind: Trigger) => void,
+  ) {
+    triggers.forEach((t, k) => {
+      if (t.kind === 'time' && !off) sim.at(t.at, () => { if (!moving() && !this.queued && !this.fired.has(k)) { this.fired.add(k); this.queue('time'); } });
+    });
+  }
+
+  /** The first trigger not yet fired whose condition holds now queues a move. */
+  check(hit: (t: { kind: Trigger; at: number }) => boolean): void {
+    if (this.queued || this.off) return;
+    for (let k = 0; k < this.triggers.length; k++) {
+      if (this.fired.has(k)) continue;
+      const t = this.triggers[k]!;
+      if (!hit(t)) continue;
+      this.fired.add(k);
+      if (t.kind === 'burst') this.burst = nextInt(this.rng, 2, 5);
+      this.queue(t.kind);
+      return;
+    }
+  }
+
+  /** A move finished: the next one of a burst, if any. */
+  afterMove(): void {
+    if (this.burst <= 0) return;
+    this.burst--;
+    this.sim.at(this.sim.now + nextInt(this.rng, 0, 40), () => { if (!this.moving() && !this.queued) { this.queued = true; this.move('burst'); } });
+  }
+
+  private queue(kind: Trigger): void {
+    this.queued = true;
+    this.sim.at(this.sim.now, () => this.move(kind));
+  }
 }
 
 /**
@@ -433,41 +486,24 @@ function runScenario(seed: number, sc: Scenario, o: FuzzOptions, res: FuzzResult
     };
   });
 
-  const fired = new Set<number>();
-  let burst = 0;
   const checkTriggers = (n: FNode) => {
-    if (migrationQueued || o.noMigrate) return;
-    const tcbs = Object.values(n.st.tcp);
-    for (let k = 0; k < sc.triggers.length; k++) {
-      if (fired.has(k)) continue;
-      const tr = sc.triggers[k]!;
-      let hit = false;
+    let all: Tcb[] | null = null;
+    trig.check((tr) => {
+      const tcbs = (all ??= Object.values(n.st.tcp));
       switch (tr.kind) {
-        case 'time': hit = sim.now >= tr.at; break;
-        case 'burst': hit = sim.now >= tr.at && tcbs.length > 0; break;
-        case 'handshake': hit = tcbs.some((t) => t.state === 'SYN-SENT' || t.state === 'SYN-RECEIVED'); break;
-        case 'recovery': hit = tcbs.some((t) => t.inRecovery || t.retries > 0); break;
-        case 'zero-window': hit = tcbs.some((t) => t.timers.persist !== null || (t.state === 'ESTABLISHED' && t.rcvAdv === t.rcvNxt && t.rcvQLen > 0)); break;
-        case 'reassembly': hit = tcbs.some((t) => t.ooo.length > 0); break;
-        case 'shutdown': hit = tcbs.some((t) => ['FIN-WAIT-1', 'FIN-WAIT-2', 'CLOSING', 'LAST-ACK', 'CLOSE-WAIT'].includes(t.state)); break;
-        case 'time-wait': hit = tcbs.some((t) => t.state === 'TIME-WAIT'); break;
+        case 'time': return sim.now >= tr.at;
+        case 'burst': return sim.now >= tr.at && tcbs.length > 0;
+        case 'handshake': return tcbs.some((t) => t.state === 'SYN-SENT' || t.state === 'SYN-RECEIVED');
+        case 'recovery': return tcbs.some((t) => t.inRecovery || t.retries > 0);
+        case 'zero-window': return tcbs.some((t) => t.timers.persist !== null || (t.state === 'ESTABLISHED' && t.rcvAdv === t.rcvNxt && t.rcvQLen > 0));
+        case 'reassembly': return tcbs.some((t) => t.ooo.length > 0);
+        case 'shutdown': return tcbs.some((t) => ['FIN-WAIT-1', 'FIN-WAIT-2', 'CLOSING', 'LAST-ACK', 'CLOSE-WAIT'].includes(t.state));
+        case 'time-wait': return tcbs.some((t) => t.state === 'TIME-WAIT');
       }
-      if (!hit) continue;
-      fired.add(k);
-      if (tr.kind === 'burst') burst = nextInt(rng, 2, 5);
-      queueMigration(tr.kind);
-      return;
-    }
-  };
-  let migrationQueued = false;
-  const queueMigration = (kind: Trigger) => {
-    migrationQueued = true;
-    sim.at(sim.now, () => migrate(kind));
+    });
   };
   // 'time' triggers also fire when nothing happens on the node.
-  sc.triggers.forEach((t, k) => {
-    if (t.kind === 'time' && !o.noMigrate) sim.at(t.at, () => { if (!migrating && !migrationQueued && !fired.has(k)) { fired.add(k); queueMigration('time'); } });
-  });
+  const trig = new MigrationTriggers(sim, sc.triggers, rng, o.noMigrate === true, () => migrating, (kind) => migrate(kind));
 
   // --- TSval monotonic and no RST, as sent by the ferry nodes (rf links carry no reordering)
   const lastTs: Record<string, number> = {};
@@ -510,11 +546,11 @@ function runScenario(seed: number, sc: Scenario, o: FuzzOptions, res: FuzzResult
   // --- migration
   const guard = new ReplayGuard(3_600_000, 5_000);
   const migrate = (kind: Trigger) => {
-    migrationQueued = false;
+    trig.queued = false;
     if (migrating) return;
     const src = F[cur]!;
     const candidates = [...Array(F_NODES).keys()].filter((i) => i !== cur && !draining.has(i));
-    if (candidates.length === 0) { sim.at(sim.now + 5, () => migrate(kind)); migrationQueued = true; return; }
+    if (candidates.length === 0) { sim.at(sim.now + 5, () => migrate(kind)); trig.queued = true; return; }
     const dst = candidates[nextInt(rng, 0, candidates.length)]!;
     if (Object.keys(src.st.listeners).length === 0 && Object.keys(src.st.tcp).length === 0) return; // nothing to move
     migrating = true;
@@ -623,7 +659,7 @@ function runScenario(seed: number, sc: Scenario, o: FuzzOptions, res: FuzzResult
     pendingF = [];
     for (const fn of waiting) later('f', 0, fn);
     later('f', 0, () => { pump('f'); drain('f'); });
-    if (burst > 0) { burst--; sim.at(sim.now + nextInt(rng, 0, 40), () => { if (!migrating && !migrationQueued) { migrationQueued = true; migrate('burst'); } }); }
+    trig.afterMove();
   };
 
   // --- start
@@ -643,7 +679,7 @@ function runScenario(seed: number, sc: Scenario, o: FuzzOptions, res: FuzzResult
   const limit = o.limitMs ?? 600_000;
   const allClean = () => Object.keys(P.st.tcp).length === 0 && F.every((f) => Object.keys(f.st.tcp).length === 0 && f.st.frozen.n === 0);
   const done = () => pApp.bad !== null || (fApp !== null && fApp.bad !== null)
-    || (!migrating && !migrationQueued && fApp !== null && appDone(pApp) && appDone(fApp) && allClean() && draining.size === 0);
+    || (!migrating && !trig.queued && fApp !== null && appDone(pApp) && appDone(fApp) && allClean() && draining.size === 0);
   const r = sim.run({ stopWhen: done, until: limit, maxEvents: 3_000_000 });
   res.virtualMs = r.now;
   res.events = sim.eventCount;
