@@ -11,41 +11,17 @@
 //     active → the standby holds the address, → the download's first byte again, → every
 //     idle connection answered again). FERRY_BENCH_HA_ONLY=replication runs only these.
 import { execFileSync, spawn } from 'node:child_process';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import type { Row } from './bench.ts';
-import { Lab, type LabNode, labMissing, SERVICE_IP } from './lab.ts';
+import { Lab, type HaClient, type LabNode, labMissing, SERVICE_IP, startClient } from './lab.ts';
 
-const CLIENT = fileURLToPath(new URL('../test/ha/client.ts', import.meta.url));
-
-function client(ns: string, opts: Record<string, unknown>) {
-  const p = spawn('ip', ['netns', 'exec', ns, process.execPath, '--import', 'tsx', CLIENT, JSON.stringify(opts)], { stdio: ['pipe', 'pipe', 'pipe'] });
-  const lines: Record<string, any>[] = [];
-  let wake: (() => void) | null = null;
-  createInterface({ input: p.stdout! }).on('line', (l) => { try { lines.push(JSON.parse(l)); } catch { /* text */ } wake?.(); });
-  p.on('exit', () => wake?.());
-  return {
-    async next(ev: string, timeoutMs: number): Promise<Record<string, any>> {
-      const t0 = performance.now();
-      for (;;) {
-        const i = lines.findIndex((l) => l.ev === ev || l.ev === 'fatal');
-        if (i >= 0) { const l = lines.splice(i, 1)[0]!; if (l.ev === 'fatal') throw new Error(String(l.error)); return l; }
-        if (p.exitCode !== null || performance.now() - t0 > timeoutMs) throw new Error(`bench client: no ${ev}`);
-        await new Promise<void>((r) => { wake = r; setTimeout(r, 200); });
-      }
-    },
-    send(cmd: string) { p.stdin!.write(`${cmd}\n`); },
-    kill() { if (p.exitCode === null) p.kill('SIGKILL'); },
-  };
-}
 
 export async function switchoverRun(n: number, prefix: string): Promise<{ ms: number; moved: number; maxMoveMs: number; stallMs: number; ok: boolean }> {
   const lab = new Lab({ prefix, services: [{ name: 'web', type: 'http', proto: 'tcp', port: 80 }, { name: 'count', type: 'counter', proto: 'tcp', port: 7000 }] });
-  let c: ReturnType<typeof client> | null = null;
+  let c: HaClient | null = null;
   try {
     lab.build();
     const { a } = await lab.startPair();
-    c = client(lab.nsC, { host: SERVICE_IP, idle: n, transfers: 4, bytes: 20_000_000, rate: 2_000_000 });
+    c = await startClient(lab.nsC, { host: SERVICE_IP, idle: n, transfers: 4, bytes: 20_000_000, rate: 2_000_000 });
     await c.next('ready', 300_000);
     await new Promise((r) => setTimeout(r, 500));
     const s = await a.switchover('b');
@@ -201,11 +177,11 @@ async function counterRtt(ns: string, n: number): Promise<{ p50: number; p99: nu
 /** SIGKILL of the active during an unlimited download and with `idle` counter connections open. */
 async function crashRun(prefix: string, mode: Mode, idle: number): Promise<{ takeover: number; stall: number; allAnswered: number; ok: boolean; answered: number; installMs: number; doneMs: number }> {
   const lab = replLab(prefix, mode);
-  let c: ReturnType<typeof client> | null = null;
+  let c: HaClient | null = null;
   let curl: ReturnType<typeof spawn> | null = null;
   try {
     const { a, b } = await replPair(lab);
-    c = client(lab.nsC, { host: SERVICE_IP, idle, transfers: 0, bytes: 0, rate: 0, connectGapMs: 0 });
+    c = await startClient(lab.nsC, { host: SERVICE_IP, idle, transfers: 0, bytes: 0, rate: 0, connectGapMs: 0 });
     await c.next('ready', 120_000);
     await lab.waitFor('b', (s) => (s.replication?.replicas ?? 0) >= idle || mode === 'off', 30_000, 'b holds the replicas');
     const size = 400_000_000;

@@ -47,6 +47,7 @@ import { EtcdMembership } from './etcd-membership.ts';
 import { Heartbeats } from './heartbeat.ts';
 import type { Membership } from './membership-api.ts';
 import { freezeSocket, MigrateError, releaseFrozen, resumeDecoded, takeHeldPackets, thawSocket } from './host.ts';
+import { makeLogger } from './node-log.ts';
 import { NodeMux } from './node-mux.ts';
 import { decodeBatch, encodeReplicaAck, isBatch, ReplicaStore, Replicator, resumeReplica, resumeSctpReplica, Verifier } from './replicate.ts';
 import { connKey } from '../stack/demux.ts';
@@ -162,7 +163,7 @@ export class FerryNode extends EventEmitter implements NodeApi {
   constructor(cfg: NodeConfig, private readonly o: StartOptions = {}) {
     super();
     this.cfg = cfg;
-    this.log = o.log ?? ((ev, f) => process.stderr.write(`${new Date().toISOString()} ${cfg.name} ${ev}${fmt(f)}\n`));
+    this.log = o.log ?? makeLogger(cfg.name, null);
   }
 
   // ------------------------------------------------------------------------------- start/stop
@@ -485,7 +486,7 @@ export class FerryNode extends EventEmitter implements NodeApi {
       const s = d.value;
       if (s.kind === 'tcp-conn') {
         this.replicas.replicas.delete(s.conn.tcb.id);
-        const { lport } = tupleOfTcb(s.conn.tcb.id);
+        const lport = parseConnId(s.conn.tcb.id).localPort;
         const rs = this.byPort.get(`tcp/${lport}`);
         if (rs === undefined) { reply(false, `no tcp service on port ${lport} here`); return; }
         const r = resumeDecoded(this.host, s);
@@ -1057,23 +1058,11 @@ function derive(key: Uint8Array, label: string): Uint8Array {
   return new Uint8Array(createHmac('sha256', key).update(label).digest());
 }
 
-function tupleOfTcb(id: string): { lport: number } { return { lport: parseConnId(id).localPort }; }
 
 /** Drop a reservation; `replay`: feed what it held to the stack. */
 function unreserveIfAny(host: Host, id: string, replay: boolean): void {
   const held = unreserve(host.state, id);
   if (replay && held.length > 0) host.input(held);
-}
-
-/** One record's fields as ` k=v` pairs (values with spaces JSON-quoted). */
-function fmt(f: Record<string, unknown> | undefined): string {
-  if (f === undefined) return '';
-  let s = '';
-  for (const [k, v] of Object.entries(f)) {
-    const t = typeof v === 'string' ? v : JSON.stringify(v);
-    s += ` ${k}=${/[\s"]/.test(t) ? JSON.stringify(t) : t}`;
-  }
-  return s;
 }
 
 /** A bare ACK from the service address far outside the client's window (see the file comment). */
