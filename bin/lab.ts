@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { controlRequest } from '../migrate/control.ts';
 import type { NodeStatus, SwitchoverProgress, SwitchoverSummary } from '../migrate/node-types.ts';
-import { addNetns, addVeth, delNetns, ip, netnsPids, sysctl } from '../tun/netns.ts';
+import { addVeth, buildMoveTopology, delNetns, ip, netnsPids, sysctl } from '../tun/netns.ts';
 
 export const SERVICE_IP = '10.200.0.10';
 const FERRY_JS = fileURLToPath(new URL('./ferry.js', import.meta.url));
@@ -99,15 +99,10 @@ export class Lab {
   /** Namespaces, veths, addresses, routes. */
   build(): void {
     const P = this.o.prefix, C = this.nsC, A = this.nsOf('a'), B = this.nsOf('b');
-    for (const n of [C, A, B]) { delNetns(n); addNetns(n); }
-    addVeth({ ns: C, name: `${P}ca`.slice(-15), addr: '10.210.1.1/24' }, { ns: A, name: `${P}ac`.slice(-15), addr: '10.210.1.2/24' });
-    addVeth({ ns: C, name: `${P}cb`.slice(-15), addr: '10.210.2.1/24' }, { ns: B, name: `${P}bc`.slice(-15), addr: '10.210.2.2/24' });
-    addVeth({ ns: A, name: `${P}ab`.slice(-15), addr: '10.211.0.1/24' }, { ns: B, name: `${P}ba`.slice(-15), addr: '10.211.0.2/24' });
-    for (const n of [A, B]) sysctl(n, 'net.ipv4.ip_forward', 1);
-    for (const n of [C, A, B]) { sysctl(n, 'net.ipv4.conf.all.rp_filter', 0); sysctl(n, 'net.ipv4.conf.default.rp_filter', 0); }
     // Each node reaches the client's other address through C (replies of moved connections).
-    ip(['route', 'add', '10.210.2.0/24', 'via', '10.210.1.1'], A);
-    ip(['route', 'add', '10.210.1.0/24', 'via', '10.210.2.1'], B);
+    buildMoveTopology({ c: C, a: A, b: B, net: '10.210', ifp: P.slice(-13) });
+    addVeth({ ns: A, name: `${P}ab`.slice(-15), addr: '10.211.0.1/24' }, { ns: B, name: `${P}ba`.slice(-15), addr: '10.211.0.2/24' });
+    for (const n of [C, A, B]) { sysctl(n, 'net.ipv4.conf.all.rp_filter', 0); sysctl(n, 'net.ipv4.conf.default.rp_filter', 0); }
     if (this.o.mode === 'tap') {
       ip(['link', 'add', 'br0', 'type', 'bridge'], C);
       ip(['addr', 'add', '10.200.0.1/24', 'dev', 'br0'], C);

@@ -183,3 +183,19 @@ export function addVeth(a: VethEnd, b: VethEnd): void {
     throw e;
   }
 }
+
+/**
+ * The shape of every migration setup (PEERS.md §2): namespaces `c` (client), `a`, `b` created
+ * afresh; veths c↔a on `${net}.1.0/24` (.1 in c, .2 in a) and c↔b on `${net}.2.0/24`; a and
+ * b forward, and each reaches the client's address on the other link through c, so either
+ * node can answer a connection that started on the other. Interfaces are named `${ifp}ca`,
+ * `${ifp}ac`, `${ifp}cb`, `${ifp}bc`.
+ */
+export function buildMoveTopology(o: { c: string; a: string; b: string; net: string; ifp: string }): void {
+  for (const n of [o.c, o.a, o.b]) { delNetns(n); addNetns(n); }
+  addVeth({ ns: o.c, name: `${o.ifp}ca`, addr: `${o.net}.1.1/24` }, { ns: o.a, name: `${o.ifp}ac`, addr: `${o.net}.1.2/24` });
+  addVeth({ ns: o.c, name: `${o.ifp}cb`, addr: `${o.net}.2.1/24` }, { ns: o.b, name: `${o.ifp}bc`, addr: `${o.net}.2.2/24` });
+  for (const n of [o.a, o.b]) sysctl(n, 'net.ipv4.ip_forward', 1);
+  ip(['route', 'add', `${o.net}.2.0/24`, 'via', `${o.net}.1.1`], o.a);
+  ip(['route', 'add', `${o.net}.1.0/24`, 'via', `${o.net}.2.1`], o.b);
+}

@@ -20,7 +20,7 @@ import { freezeSocket, releaseFrozen, resumeSocket, takeHeldPackets, type Resume
 import { connectHandover, decodeAck, encodeAck, listenHandover, type Frame, type HandoverLink } from '../../migrate/handover.ts';
 import type { Server as NetServer } from 'node:net';
 import type { Socket } from '../../tun/net.ts';
-import { addNetns, addVeth, delNetns, ip, nsRun, sysctl } from '../../tun/netns.ts';
+import { buildMoveTopology, delNetns, ip, nsRun } from '../../tun/netns.ts';
 import { openTunHost, type TunHost } from '../../tun/tun-host.ts';
 import { nsNode, sha256File } from './helpers/services.ts';
 
@@ -91,13 +91,8 @@ let onResumed: ((r: Resumed) => void) | null = null;
 
 test.before(async () => {
   if (MISSING !== null) return;
-  for (const n of [NA, NB, NC]) { delNetns(n); addNetns(n); }
-  addVeth({ ns: NC, name: 'mkca', addr: '10.201.1.1/24' }, { ns: NA, name: 'mkac', addr: '10.201.1.2/24' });
-  addVeth({ ns: NC, name: 'mkcb', addr: '10.201.2.1/24' }, { ns: NB, name: 'mkbc', addr: '10.201.2.2/24' });
-  sysctl(NA, 'net.ipv4.ip_forward', 1);
-  sysctl(NB, 'net.ipv4.ip_forward', 1);
   // B answers the client's address (10.201.1.1, on C's link to A) back through C.
-  ip(['route', 'add', '10.201.1.0/24', 'via', '10.201.2.1'], NB);
+  buildMoveTopology({ c: NC, a: NA, b: NB, net: '10.201', ifp: 'mk' });
   // Two separate stacks (separate secrets), both answering as the service address.
   A = openTunHost({ tun: '10.200.1.1/24', ip: SVC, netns: NA, pcap: process.env.FERRY_MK_PCAP ? '/tmp/mk-a.pcap' : null, secret: new Uint8Array(32).fill(1) });
   B = openTunHost({ tun: '10.200.2.1/24', ip: SVC, netns: NB, pcap: process.env.FERRY_MK_PCAP ? '/tmp/mk-b.pcap' : null, secret: new Uint8Array(32).fill(2) });

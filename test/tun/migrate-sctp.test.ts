@@ -22,10 +22,11 @@ import type { Server as NetServer } from 'node:net';
 import { ReplayGuard, openSnapshot, sealSnapshot } from '../../migrate/envelope.ts';
 import { connectHandover, decodeAck, encodeAck, listenHandover, type Frame, type HandoverLink } from '../../migrate/handover.ts';
 import { decodeSnapshot, encodeSnapshot } from '../../migrate/snapshot.ts';
-import { addNetns, addVeth, delNetns, ip, nsSpawn, sysctl } from '../../tun/netns.ts';
+import { buildMoveTopology, delNetns, ip, nsSpawn } from '../../tun/netns.ts';
 import { createServer, type Association, type Message } from '../../tun/sctp-socket.ts';
 import { openSctpTun, type SctpTun } from '../../tun/sctp-tun.ts';
 import { tsharkCheck, tsharkFields } from '../helpers/tshark.ts';
+import { demoLines } from '../../bin/demo-ha.ts';
 
 const P = `ms-${process.pid}`;
 const NA = `${P}-a`, NB = `${P}-b`, NC = `${P}-c`;
@@ -58,14 +59,8 @@ let onAdopted: ((a: Association, echoed: number) => void) | null = null;
 
 test.before(async () => {
   if (MISSING !== null) return;
-  for (const n of [NA, NB, NC]) { delNetns(n); addNetns(n); }
-  addVeth({ ns: NC, name: 'msca', addr: '10.203.1.1/24' }, { ns: NA, name: 'msac', addr: '10.203.1.2/24' });
-  addVeth({ ns: NC, name: 'mscb', addr: '10.203.2.1/24' }, { ns: NB, name: 'msbc', addr: '10.203.2.2/24' });
-  sysctl(NA, 'net.ipv4.ip_forward', 1);
-  sysctl(NB, 'net.ipv4.ip_forward', 1);
   // Either node reaches both of C's addresses (usrsctp lists every local address in its INIT).
-  ip(['route', 'add', '10.203.1.0/24', 'via', '10.203.2.1'], NB);
-  ip(['route', 'add', '10.203.2.0/24', 'via', '10.203.1.1'], NA);
+  buildMoveTopology({ c: NC, a: NA, b: NB, net: '10.203', ifp: 'ms' });
   ip(['route', 'replace', `${SVC}/32`, 'via', '10.203.1.2'], NC);
   // Two separate SCTP stacks (separate secrets), both answering as the service address; each
   // records its device (judged by tshark afterwards).
@@ -106,12 +101,6 @@ test.after(() => {
   if (dir !== '' && !process.env.FERRY_MS_KEEP) rmSync(dir, { recursive: true, force: true });
 });
 
-/** `n` distinct printable lines, shorter than usrsctp client's 80-byte fgets buffer. */
-function lines(n: number): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < n; i++) out.push(`line ${i} ${'abcdefghijklmnopqrstuvwxyz0123456789'.slice(0, (i * 7) % 37)}\n`);
-  return out;
-}
 
 test('a usrsctp client streaming to a ferry echo keeps its association while it moves from A to B: every line echoed once, in order, no ABORT', async () => {
   if (MISSING !== null) assert.unreachable(MISSING);
@@ -160,7 +149,7 @@ test('a usrsctp client streaming to a ferry echo keeps its association while it 
   };
   const server = createServer(a.host, { port: PORT }, (assoc) => echo(assoc, 'A'));
 
-  const input = lines(LINES);
+  const input = demoLines(LINES);
   // Started after both TUNs and every address exist (PEERS.md §3).
   const c = nsSpawn(NC, `${USRSCTP}/client`, [SVC, String(PORT)], { stdio: ['pipe', 'pipe', 'pipe'] });
   child = c;
